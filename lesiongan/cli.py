@@ -1,0 +1,60 @@
+"""`lesiongan ...` (also `python -m lesiongan`).
+
+Each subcommand lives beside the code it drives and exposes `add_arguments(parser)` and
+`run(args) -> int`. Only the chosen subcommand is imported, so `lesiongan phantom` does not
+pay for importing the training stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "phantom": ("lesiongan.data.phantom_cli", "write brain phantom cases with lesions and their healthy ground truth"),
+    "summary": ("lesiongan.data.summary_cli", "summarise what the readers find in a data folder"),
+    "train": ("lesiongan.train.cli", "train a method (ANT-GAN, pathology factorization, cGAN, DCGAN, WGAN)"),
+    "infer": ("lesiongan.infer.cli", "pseudo-healthy volume, difference map and mask for each input volume"),
+    "demo": ("lesiongan.infer.demo", "run the shipped demo model on a phantom case and report its quality"),
+    "evaluate": ("lesiongan.metrics.evaluate_cli", "every metric of a model on a data folder, per subject and overall"),
+    "benchmark": ("lesiongan.metrics.benchmark_cli", "reproduce the papers' tables on the phantom"),
+    "augment": ("lesiongan.synthesis.augment_cli", "write synthetic abnormal / pseudo-healthy pairs in the BraTS layout"),
+    "bench": ("lesiongan.bench", "speed of inference and training against the plain reference"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lesiongan", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        _top_parser().parse_args(argv or ["--help"])
+        return 2
+    name, rest = argv[0], argv[1:]
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"lesiongan {name}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    from .errors import LesionGANError
+
+    try:
+        return int(module.run(args) or 0)
+    except LesionGANError as error:
+        print(f"lesiongan {name}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"lesiongan {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
