@@ -1,0 +1,56 @@
+"""Method base helpers: history pool state, option resolution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lesiongan.errors import InputError
+from lesiongan.methods import resolve_options
+from lesiongan.methods.base import HistoryPool, Method
+
+
+def test_history_pool_fills_then_mixes_and_restores_exactly() -> None:
+    pool = HistoryPool(size=4, seed=3)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: returns what it was given
+    mixed = [pool.query(torch.full((1, 1, 1, 1), 10.0 + i)) for i in range(20)]
+    assert any(m.item() < 10 for m in mixed) and any(m.item() >= 10 for m in mixed)
+
+    state = pool.state_dict()
+    clone = HistoryPool(size=1, seed=99)
+    clone.load_state_dict(state)
+    probe = torch.full((6, 1, 1, 1), 50.0)
+    assert torch.equal(pool.query(probe), clone.query(probe))
+
+
+class _Toy(Method):
+    name = "toy"
+    defaults = {"lr": 0.1, "steps": 2, "flag": False, "kind": "a"}
+    presets = {"fast": {"lr": 1.0}}
+    default_preset = "fast"
+
+
+def test_resolve_options_layers_and_parses() -> None:
+    assert resolve_options(_Toy)["lr"] == 1.0
+    options = resolve_options(_Toy, None, {"lr": "0.5", "steps": "7", "flag": "true", "kind": "b"})
+    assert options == {"lr": 0.5, "steps": 7, "flag": True, "kind": "b"}
+    with pytest.raises(InputError, match="nope"):
+        resolve_options(_Toy, "nope")
+    with pytest.raises(InputError, match="unknown"):
+        resolve_options(_Toy, None, {"other": 1})
+    with pytest.raises(InputError, match="steps"):
+        resolve_options(_Toy, None, {"steps": "many"})
+
+
+def test_linear_decay_reaches_zero_at_the_end() -> None:
+    method = _Toy({}, channels=1, total_steps=10)
+    method.networks["n"] = torch.nn.Linear(1, 1)
+    method.make_adam("G", ["n"], lr=1.0, betas=(0.5, 0.999))
+    method.add_linear_decay("G", 0.5)
+    rates = []
+    for _ in range(10):
+        rates.append(method.learning_rates()["lr_G"])
+        method.end_step()
+    assert rates[:6] == [1.0] * 6 and rates[6] == pytest.approx(0.8)
+    assert method.learning_rates()["lr_G"] == 0.0
