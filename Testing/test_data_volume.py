@@ -148,3 +148,42 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path: Path) -> None:
         temporary.write_text("new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def write_dicom_series(volume: Volume, folder: Path, intercept: float) -> None:
+    """One file per slice with the position/orientation tags a scanner writes; values are
+    stored unsigned 16-bit with a rescale intercept, as CT scanners store HU."""
+    folder.mkdir()
+    image = volume.to_sitk()
+    direction = image.GetDirection()
+    row_and_column = (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7])
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(image.GetDepth()):
+        slice_image = image[:, :, k]
+        tags = {
+            "0008|0060": "CT",
+            "0020|000d": "1.2.826.0.1.3680043.2.1125.1",
+            "0020|000e": "1.2.826.0.1.3680043.2.1125.2",
+            "0008|0018": f"1.2.826.0.1.3680043.2.1125.3.{k}",
+            "0020|0013": str(k),
+            "0020|0037": "\\".join(f"{v:.10f}" for v in row_and_column),
+            "0020|0032": "\\".join(f"{v:.10f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
+            "0028|1052": str(intercept),
+            "0028|1053": "1",
+            "0028|0100": "16", "0028|0101": "16", "0028|0102": "15", "0028|0103": "0",
+        }
+        for tag, value in tags.items():
+            slice_image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
+        writer.Execute(slice_image)
+
+
+def test_dicom_series_with_hu_rescale_and_oblique_geometry(tmp_path: Path) -> None:
+    hounsfield = (np.arange(3 * 4 * 5).reshape(3, 4, 5) * 7 - 1024).astype(np.float32)
+    volume = Volume(hounsfield, (0.5, 0.75, 2.0), (10.0, -20.0, 30.5), oblique_direction())
+    write_dicom_series(volume, tmp_path / "series", intercept=-1024)
+    back = read_volume(tmp_path / "series")
+    assert back.array.dtype == np.float32
+    np.testing.assert_array_equal(back.array, hounsfield)  # negative HU came back through the rescale
+    assert back.same_grid(volume, tol=1e-4)
