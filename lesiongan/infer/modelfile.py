@@ -1,0 +1,246 @@
+"""Model files: one self-describing file per trained model, safe to open.
+
+The file is a `torch.save` archive holding only plain data (str, int, float, bool, None,
+lists, dicts) and tensors, so `torch.load(weights_only=True)` opens it and opening a model
+never runs code from the file. Layout (version 1):
+
+    {format, version, method, conventions, provenance, metrics,
+     networks: {role: {arch, kwargs, state_dict, dtype}}}
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from ..errors import ModelFileError
+
+FORMAT = "lesiongan-model"
+VERSION = 1
+DEFAULT_THRESHOLD = 0.1  # ANT-GAN's binarization threshold on the [0, 1] difference map
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Raise TypeError unless `value` is plain data that `weights_only` loading accepts."""
+    if isinstance(value, _PLAIN_SCALARS):
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{where}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} has a non-string key {key!r}")
+            _check_plain(item, f"{where}.{key}")
+        return
+    raise TypeError(f"{where} is a {type(value).__name__}, not plain data (str, number, list, dict)")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists, so the stored file never depends on how a caller spelled a sequence."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def save_model(
+    path: str | os.PathLike,
+    *,
+    method: str,
+    networks: dict[str, nn.Module],
+    conventions: dict,
+    provenance: dict,
+    metrics: dict | None = None,
+    half: bool = False,
+) -> Path:
+    """Write a model file (atomically) and return its path.
+
+    `networks` maps roles (a2n, n2a, segmentor, reconstructor, noise) to networks built by
+    `lesiongan.nets.build_network`; `conventions` says how inputs are prepared (modalities,
+    orientation, axis, spacing, size, normalization, threshold). `half=True` stores fp16
+    weights (half the size); they are loaded back as fp32.
+    """
+    from ..data.volume import atomic_path
+    from ..nets.registry import network_spec
+
+    path = Path(path)
+    if not networks:
+        raise TypeError("save_model needs at least one network")
+    for name, value in (("conventions", conventions), ("provenance", provenance), ("metrics", metrics or {})):
+        _check_plain(value, name)
+    if not conventions.get("modalities"):
+        raise TypeError("conventions must name the modalities the model takes, e.g. ['flair']")
+
+    entries: dict[str, dict] = {}
+    for role, net in networks.items():
+        spec = network_spec(net)
+        _check_plain(spec["kwargs"], f"networks.{role}.kwargs")
+        dtype = torch.float16 if half else torch.float32
+        state = {
+            key: (tensor.detach().to("cpu", dtype) if tensor.is_floating_point() else tensor.detach().cpu()).clone()
+            for key, tensor in net.state_dict().items()
+        }
+        entries[role] = {"arch": spec["arch"], "kwargs": _plain(spec["kwargs"]), "state_dict": state,
+                         "dtype": "float16" if half else "float32"}
+
+    conventions = _plain(dict(conventions))
+    conventions.setdefault("threshold", DEFAULT_THRESHOLD)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "method": str(method),
+        "conventions": conventions,
+        "provenance": _plain(dict(provenance)),
+        "metrics": _plain(dict(metrics or {})),
+        "networks": entries,
+    }
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
+    return path
+
+
+@dataclass
+class ModelFile:
+    """A loaded model file: its metadata, and its networks built on demand."""
+
+    path: Path
+    method: str
+    conventions: dict
+    provenance: dict
+    metrics: dict
+    roles: tuple[str, ...]
+    device: str = "cpu"
+    _entries: dict[str, dict] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, str], nn.Module] = field(default_factory=dict, repr=False)
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.conventions["modalities"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.conventions.get("threshold", DEFAULT_THRESHOLD))
+
+    def _entry(self, role: str) -> dict:
+        if role not in self._entries:
+            have = ", ".join(self.roles) or "none"
+            raise ModelFileError(self.path, f"has no '{role}' network (it has: {have})")
+        return self._entries[role]
+
+    def in_channels(self, role: str) -> int:
+        """Image channels the role's network takes (without extra conditioning channels)."""
+        return int(self._entry(role)["kwargs"].get("in_channels", len(self.modalities)))
+
+    def extra_channels(self, role: str) -> int:
+        """Conditioning channels (e.g. a lesion mask for a reconstructor) the role takes."""
+        return int(self._entry(role)["kwargs"].get("extra_channels", 0))
+
+    def check_channels(self, role: str, n_images: int, n_extra: int = 0) -> None:
+        """Raise ModelFileError unless the role takes `n_images` image and `n_extra` extra channels."""
+        want, want_extra = self.in_channels(role), self.extra_channels(role)
+        if n_images != want:
+            raise ModelFileError(
+                self.path, f"the '{role}' network takes {want} channel(s) ({', '.join(self.modalities)}) "
+                f"but {n_images} volume(s) were given")
+        if n_extra != want_extra:
+            raise ModelFileError(
+                self.path, f"the '{role}' network takes {want_extra} extra channel(s) "
+                f"but {n_extra} were given")
+
+    def network(self, role: str, device: str | torch.device | None = None) -> nn.Module:
+        """The role's network in eval mode with its weights, built once per device."""
+        from ..nets.registry import build_network
+
+        entry = self._entry(role)
+        device = str(device or self.device)
+        key = (role, device)
+        if key not in self._cache:
+            try:
+                net = build_network(entry["arch"], **entry["kwargs"])
+            except Exception as error:  # an unknown arch or bad kwargs: the file is at fault
+                raise ModelFileError(self.path, f"cannot build the '{role}' network "
+                                     f"({entry['arch']}): {error}") from error
+            state = {key_: (t.float() if t.is_floating_point() else t) for key_, t in entry["state_dict"].items()}
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as error:
+                raise ModelFileError(self.path, f"the '{role}' weights do not fit its architecture: {error}") from error
+            self._cache[key] = net.to(device).eval()
+        return self._cache[key]
+
+
+def _read_payload(path: Path) -> dict:
+    if not path.is_file():
+        raise ModelFileError(path, "no such model file")
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] != b"PK":
+        raise ModelFileError(path, "is not a LesionGAN model file (not a PyTorch archive)")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(path, "is truncated or damaged (the archive is incomplete)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ModelFileError(
+            path, "refuses to run code from the file: it holds objects other than plain data and "
+            f"tensors, so it is not a LesionGAN model file ({str(error).splitlines()[-1][:200]})") from error
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
+        raise ModelFileError(path, f"is truncated or damaged ({str(error).splitlines()[0][:200]})") from error
+    return payload
+
+
+def _validate(path: Path, payload: Any) -> None:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ModelFileError(path, f"is not a LesionGAN model file (format {found!r}, expected {FORMAT!r})")
+    version = payload.get("version")
+    if version != VERSION:
+        raise ModelFileError(path, f"has model file version {version!r}; this LesionGAN reads version {VERSION}")
+    networks = payload.get("networks")
+    if not isinstance(networks, dict) or not networks:
+        raise ModelFileError(path, "holds no networks")
+    for role, entry in networks.items():
+        if not isinstance(entry, dict) or not {"arch", "kwargs", "state_dict"} <= entry.keys():
+            raise ModelFileError(path, f"the '{role}' network entry lacks arch, kwargs or state_dict")
+    conventions = payload.get("conventions")
+    if not isinstance(conventions, dict) or not conventions.get("modalities"):
+        raise ModelFileError(path, "its conventions do not name the modalities the model takes")
+    threshold = conventions.get("threshold", DEFAULT_THRESHOLD)
+    if not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise ModelFileError(path, f"its default threshold {threshold!r} is not a number")
+
+
+def load_model(path: str | os.PathLike, device: str = "cpu", roles: Iterable[str] | None = None) -> ModelFile:
+    """Open a model file without running code from it; `roles` (if given) must all be present."""
+    path = Path(path)
+    payload = _read_payload(path)
+    _validate(path, payload)
+    entries: dict[str, dict] = payload["networks"]
+    if roles is not None:
+        roles = list(roles)
+        missing = [role for role in roles if role not in entries]
+        if missing:
+            raise ModelFileError(path, f"has no {', '.join(repr(r) for r in missing)} network "
+                                 f"(it has: {', '.join(entries)})")
+        entries = {role: entries[role] for role in roles}
+    model = ModelFile(path=path, method=str(payload.get("method", "")), conventions=payload["conventions"],
+                      provenance=payload.get("provenance") or {}, metrics=payload.get("metrics") or {},
+                      roles=tuple(entries), device=device, _entries=entries)
+    for role in model.roles:
+        if "in_channels" in entries[role]["kwargs"] and role in ("a2n", "n2a", "reconstructor"):
+            if model.in_channels(role) != len(model.modalities):
+                raise ModelFileError(path, f"the '{role}' network takes {model.in_channels(role)} channel(s) "
+                                     f"but the file names {len(model.modalities)} modalities")
+    return model
