@@ -1,0 +1,169 @@
+"""ANT-GAN (Sun et al.): abnormal-to-normal translation with a global shortcut and the
+anomaly-mask loss, and the ablations of its Table IV.
+
+    L = L_GAN + lambda_CC L_CC + lambda_AM L_AM                                     (Eq. 1)
+
+- L_GAN (Eq. 3): two generators G_A2N, G_N2A against PatchGAN discriminators D^N, D^A,
+  least squares (the 30x30 map regressed to ones or zeros, Sec. III-B).
+- L_CC (Eq. 4): L1 cycles, abnormal A -> N -> A ("AC") and normal N -> A -> N ("NC").
+- L_AM (Eq. 2): squared L2 of G_A2N(x^a) - x^a outside the lesion mask M. Eq. 2 sums over
+  pixels; we average over all pixels (masked ones count as zero) so that lambda_AM = 10 has
+  the same scale as the mean-reduced cycle terms with lambda_CC = 10.
+- Discriminators learn from a history of 50 generated images; Adam lr 2e-4, beta1 0.5; the
+  learning rate decays linearly to zero over the second half of the run (as CycleGAN).
+
+Presets are the rows of the ablation (Table IV, Fig. 5) and the lambda_AM sweep (Fig. 12).
+Every preset keeps both adversarial directions of Eq. 3; the ablations switch the cycle
+terms, the shortcut and L_AM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..nets import build_network, from_net
+from .base import HistoryPool, Method, Sampler, register_method
+
+# Fig. 12 shows the sweep as images only; its values are not legible in our copy of the
+# paper, so the sweep is a decade grid around the chosen lambda_AM = 10.
+LAMBDA_AM_SWEEP = (0.1, 1.0, 10.0, 100.0)
+
+_ABLATIONS: dict[str, dict[str, Any]] = {
+    "gan": {"cycle_ac": False, "cycle_nc": False, "shortcut": False, "lambda_am": 0.0},
+    "gan+ac": {"cycle_ac": True, "cycle_nc": False, "shortcut": False, "lambda_am": 0.0},
+    "gan+nc": {"cycle_ac": False, "cycle_nc": True, "shortcut": False, "lambda_am": 0.0},
+    "cyclegan": {"cycle_ac": True, "cycle_nc": True, "shortcut": False, "lambda_am": 0.0},
+    "cyclegan+shortcut": {"cycle_ac": True, "cycle_nc": True, "shortcut": True, "lambda_am": 0.0},
+    "antgan": {"cycle_ac": True, "cycle_nc": True, "shortcut": True, "lambda_am": 10.0},
+}
+
+
+def anomaly_mask_loss(x: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 2, mean-reduced: mean of ((1 - M) * (G(x) - x))**2; `mask` (N, 1, H, W) is 1 in lesions."""
+    return torch.mean(((1.0 - mask) * (generated.float() - x.float())) ** 2)
+
+
+def least_squares(scores: torch.Tensor, real: bool) -> torch.Tensor:
+    """LSGAN loss: the score map regressed to all ones (real) or all zeros (fake)."""
+    scores = scores.float()
+    return F.mse_loss(scores, torch.ones_like(scores) if real else torch.zeros_like(scores))
+
+
+@register_method
+class AntGAN(Method):
+    name = "antgan"
+    description = "ANT-GAN (Sun et al.): CycleGAN with a global shortcut and the anomaly-mask loss; Table IV ablations"
+    defaults: dict[str, Any] = {
+        "ngf": 64,
+        "n_blocks": 9,
+        "ndf": 64,
+        "n_layers_d": 3,
+        "shortcut": True,
+        "cycle_ac": True,
+        "cycle_nc": True,
+        "lambda_cc": 10.0,
+        "lambda_am": 10.0,
+        "pool_size": 50,
+        "lr": 2e-4,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "decay_start": 0.5,
+    }
+    presets = {
+        **_ABLATIONS,
+        **{f"antgan-am{value:g}": {**_ABLATIONS["antgan"], "lambda_am": value} for value in LAMBDA_AM_SWEEP},
+    }
+    default_preset = "antgan"
+    sample_kinds = ("abnormal", "healthy")
+
+    def __init__(self, options: dict[str, Any], channels: int, device: Any = "cpu", amp: str | None = None, total_steps: int = 1, seed: int = 0):
+        super().__init__(options, channels, device, amp, total_steps, seed)
+        o = self.options
+        for name in ("G_A2N", "G_N2A"):
+            self.networks[name] = build_network(
+                "resnet_generator", in_channels=channels, out_channels=channels, ngf=o["ngf"], n_blocks=o["n_blocks"], shortcut=o["shortcut"]
+            )
+        for name in ("D_N", "D_A"):
+            self.networks[name] = build_network("patch_discriminator", in_channels=channels, ndf=o["ndf"], n_layers=o["n_layers_d"])
+        for net in self.networks.values():
+            net.to(self.device)
+        betas = (o["beta1"], o["beta2"])
+        self.make_adam("G", ["G_A2N", "G_N2A"], o["lr"], betas)
+        self.make_adam("D", ["D_N", "D_A"], o["lr"], betas)
+        for optimizer in self.optimizers:
+            self.add_linear_decay(optimizer, o["decay_start"])
+        # One pool per discriminator, each with its own stream of random draws.
+        self.pools = {"D_N": HistoryPool(o["pool_size"], seed * 2 + 1), "D_A": HistoryPool(o["pool_size"], seed * 2 + 2)}
+        self.roles = {"a2n": "G_A2N", "n2a": "G_N2A"}
+
+    def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
+        abnormal, mask = self.fetch(sampler, "abnormal", batch_size)
+        healthy, _ = self.fetch(sampler, "healthy", batch_size)
+        return {"abnormal": abnormal, "abnormal_mask": mask, "healthy": healthy}
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        o, nets = self.options, self.networks
+        x_a, mask, x_n = batch["abnormal"], batch["abnormal_mask"], batch["healthy"]
+        discriminators = [nets["D_N"], nets["D_A"]]
+
+        # Generators: fool the (frozen) discriminators, close the cycles, keep non-lesion pixels.
+        self.set_requires_grad(discriminators, False)
+        with self.autocast():
+            fake_n = nets["G_A2N"](x_a)
+            fake_a = nets["G_N2A"](x_n)
+            adv_a2n = least_squares(nets["D_N"](fake_n), True)
+            adv_n2a = least_squares(nets["D_A"](fake_a), True)
+            loss_g = adv_a2n + adv_n2a
+            losses = {"G_adv_a2n": adv_a2n.detach(), "G_adv_n2a": adv_n2a.detach()}
+            if o["cycle_ac"]:
+                cycle_ac = F.l1_loss(nets["G_N2A"](fake_n).float(), x_a)
+                loss_g = loss_g + o["lambda_cc"] * cycle_ac
+                losses["cycle_ac"] = cycle_ac.detach()
+            if o["cycle_nc"]:
+                cycle_nc = F.l1_loss(nets["G_A2N"](fake_a).float(), x_n)
+                loss_g = loss_g + o["lambda_cc"] * cycle_nc
+                losses["cycle_nc"] = cycle_nc.detach()
+            am = anomaly_mask_loss(x_a, fake_n, mask)
+            if o["lambda_am"] > 0:
+                loss_g = loss_g + o["lambda_am"] * am
+        self.backward_and_step(loss_g, "G")
+        losses["am"] = am.detach()
+        losses["G"] = loss_g.detach()
+
+        # Discriminators: real slices against generated ones drawn from the history pools.
+        self.set_requires_grad(discriminators, True)
+        with self.autocast():
+            pooled_n = self.pools["D_N"].query(fake_n.detach().float())
+            pooled_a = self.pools["D_A"].query(fake_a.detach().float())
+            d_n = 0.5 * (least_squares(nets["D_N"](x_n), True) + least_squares(nets["D_N"](pooled_n), False))
+            d_a = 0.5 * (least_squares(nets["D_A"](x_a), True) + least_squares(nets["D_A"](pooled_a), False))
+        self.backward_and_step(d_n + d_a, "D")
+        losses["D_N"], losses["D_A"] = d_n.detach(), d_a.detach()
+        # Watched by the tests and the docs: how much G_A2N changes healthy tissue, [0, 1] units.
+        outside = 1.0 - mask
+        losses["nonlesion_l1"] = ((fake_n.detach().float() - x_a).abs() * outside).sum() / (2 * outside.sum() * self.channels).clamp_min(1)
+        return {key: float(value) for key, value in losses.items()}
+
+    def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+        nets = self.networks
+        x_a, x_n = batch["abnormal"], batch["healthy"]
+        fake_n = nets["G_A2N"](x_a).float()
+        fake_a = nets["G_N2A"](x_n).float()
+        return [
+            ("abnormal x", from_net(x_a)),
+            ("G_A2N(x)", from_net(fake_n)),
+            ("|x - G_A2N(x)|", (fake_n - x_a).abs() / 2),
+            ("lesion mask", batch["abnormal_mask"]),
+            ("healthy y", from_net(x_n)),
+            ("G_N2A(y)", from_net(fake_a)),
+        ]
+
+    def extra_state(self) -> dict[str, Any]:
+        return {name: pool.state_dict() for name, pool in self.pools.items()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        for name, pool in self.pools.items():
+            pool.load_state_dict(state[name], self.device)
