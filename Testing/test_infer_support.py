@@ -54,7 +54,7 @@ def brain_volume(shape=(12, 20, 24), spacing=(1.0, 1.0, 2.0), direction=None, le
 def write_model(path: Path, *, ceiling: float = 1.0, modalities=("flair",), extra_channels: int = 0,
                 conventions: dict | None = None, role: str = "a2n", half: bool = False) -> Path:
     net = CeilingGenerator(len(modalities), len(modalities), extra_channels, ceiling)
-    defaults = {"modalities": list(modalities), "orientation": "LPS", "axis": 0, "spacing": None,
+    defaults = {"modalities": list(modalities), "orientation": "LPS", "axis": "axial", "spacing": None,
                 "size": None, "normalization": {"kind": "mr", "options": {}}, "threshold": 0.1}
     defaults.update(conventions or {})
     return save_model(path, method="antgan", networks={role: net}, conventions=defaults,
