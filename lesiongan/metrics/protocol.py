@@ -1,0 +1,109 @@
+"""The one evaluation protocol: every metric of one subject, and their summary over subjects.
+
+All arrays are one subject's `(z, y, x)` volumes on one grid, intensities normalized to
+[0, 1], the difference map in the same units. Scores are taken inside the foreground.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import InputError
+from .arrays import ArrayLike, as_array, same_shape
+from .detection import auprc, precision_recall_f1
+from .healthiness import Segmentor, healthiness
+from .image import masked_ms_ssim, psnr, ssim
+
+DEFAULT_THRESHOLD = 0.1  # ANT-GAN's binarization of |x - G(x)|
+
+
+def score_case(
+    input: ArrayLike,
+    output: ArrayLike,
+    difference: ArrayLike,
+    true_mask: ArrayLike,
+    foreground: ArrayLike,
+    threshold: float = DEFAULT_THRESHOLD,
+    truth: ArrayLike | None = None,
+    changed: ArrayLike | None = None,
+    segmentor: Segmentor | None = None,
+) -> dict[str, float]:
+    """Scores of one subject, by metric name (Python floats; `nan` where undefined).
+
+    - `psnr_nonlesion`: PSNR of input vs output in foreground minus lesion (ANT-GAN Table IV);
+    - `identity`: masked MS-SSIM of input vs output there (Xia);
+    - `dice`, `precision`, `recall`: of `difference > threshold` in the foreground vs `true_mask`;
+    - `auprc`: of the difference map itself vs `true_mask`;
+    - with `truth` (the phantom's healthy volume): `psnr_lesion`, `ssim_lesion` of output vs
+      truth inside `changed` (the voxels the lesion altered; `true_mask` when None), and
+      `psnr_truth` over the whole foreground;
+    - with `segmentor`: `healthiness` (Xia) over the slices with a true lesion.
+    """
+    arrays = {
+        "input": as_array(input, "input"),
+        "output": as_array(output, "output"),
+        "difference": as_array(difference, "difference"),
+        "true mask": as_array(true_mask, "true mask"),
+        "foreground": as_array(foreground, "foreground"),
+    }
+    if truth is not None:
+        arrays["truth"] = as_array(truth, "truth")
+    if changed is not None:
+        arrays["changed"] = as_array(changed, "changed")
+    shape = same_shape(arrays)
+    if len(shape) != 3:
+        raise InputError("input", f"has shape {shape}; expected a (z, y, x) volume")
+    inside = arrays["foreground"] != 0
+    if not inside.any():
+        raise InputError("foreground", "is empty: nothing to score")
+    lesion = (arrays["true mask"] != 0) & inside
+    x, y = arrays["input"], arrays["output"]
+
+    detected = arrays["difference"] > threshold
+    precision, recall, f1 = precision_recall_f1(detected, lesion, within=inside)
+    scores = {
+        "psnr_nonlesion": psnr(x, y, inside & ~lesion),
+        "identity": masked_ms_ssim(x, y, inside & ~lesion),
+        "dice": f1,
+        "precision": precision,
+        "recall": recall,
+        "auprc": auprc(arrays["difference"], lesion, within=inside),
+    }
+    if truth is not None:
+        region = (arrays["changed"] != 0 if changed is not None else lesion) & inside
+        scores["psnr_lesion"] = psnr(y, arrays["truth"], region)
+        scores["ssim_lesion"] = ssim(y, arrays["truth"], region)
+        scores["psnr_truth"] = psnr(y, arrays["truth"], inside)
+    if segmentor is not None:
+        abnormal = lesion.reshape(shape[0], -1).any(axis=1)
+        if abnormal.any():
+            mean_lesion = float(lesion[abnormal].reshape(int(abnormal.sum()), -1).sum(axis=1).mean())
+            scores["healthiness"] = healthiness(y[abnormal], segmentor, mean_lesion)
+        else:
+            scores["healthiness"] = math.nan
+    return scores
+
+
+def summarize(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per metric over subjects: `mean`, `std` (population), and `n` subjects where it is defined.
+
+    `nan` (undefined for a subject) is left out; `inf` (a perfect PSNR) is kept, so one
+    identical subject makes the mean `inf`, as it should.
+    """
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    summary = {}
+    for name in names:
+        values = np.array([row[name] for row in rows if name in row], dtype=np.float64)
+        values = values[~np.isnan(values)]
+        if len(values) == 0:
+            summary[name] = {"mean": math.nan, "std": math.nan, "n": 0}
+            continue
+        finite = np.isfinite(values).all()
+        summary[name] = {
+            "mean": float(values.mean()),
+            "std": float(values.std()) if finite else math.nan,
+            "n": int(len(values)),
+        }
+    return summary
