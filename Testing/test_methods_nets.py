@@ -14,7 +14,7 @@ def test_xia_appendix_a_shapes() -> None:
     """Tables 2-4 at the paper's 208x160: G and R keep the size, D gives a 13x10 map."""
     x = torch.rand(1, 1, 208, 160) * 2 - 1
     mask = torch.zeros(1, 1, 208, 160)
-    generator, reconstructor = FactorGenerator(1, 1, ngf=4, n_blocks=1), FactorGenerator(2, 1, ngf=4, n_blocks=1)
+    generator, reconstructor = FactorGenerator(1, 1, ngf=4, n_blocks=1), FactorGenerator(1, 1, ngf=4, n_blocks=1, extra_channels=1)
     # Table 2: the bottleneck is (52, 40, 4 ngf) after two stride-2 convs.
     bottleneck = generator.net[:3](x)
     assert bottleneck.shape == (1, 16, 52, 40)
@@ -51,7 +51,7 @@ def test_han_noise_nets_make_and_score_whole_slices(size: int) -> None:
 
 
 def test_specs_rebuild_the_same_networks() -> None:
-    for net in (FactorGenerator(2, 1, ngf=4, n_blocks=1), ResidualUNet(1, base=4, depth=2), NoiseGenerator(latent_dim=8, size=32, ngf=4, out_activation="tanh")):
+    for net in (FactorGenerator(1, 1, ngf=4, n_blocks=1, extra_channels=1), ResidualUNet(1, base=4, depth=2), NoiseGenerator(latent_dim=8, size=32, ngf=4, out_activation="tanh")):
         spec = network_spec(net)
         rebuilt = build_network(spec["arch"], **spec["kwargs"])
         rebuilt.load_state_dict(net.state_dict())

@@ -58,18 +58,18 @@ class ResidualBlock(nn.Module):
 
 @register("factor_generator")
 class FactorGenerator(nn.Module):
-    """G (in_channels = C) and R (in_channels = C + 1: image and mask) of Tables 2 and 3.
+    """G (C image channels) and R (C image channels plus `extra_channels` = 1 mask) of Tables 2 and 3.
 
     conv7 -> two stride-2 conv3 -> `n_blocks` residual blocks -> two (upsample, conv3) -> conv3.
     Widths ngf, 2 ngf, 4 ngf (32, 64, 128 in the paper). Any H, W: padded to a multiple of 4
     and cropped back.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, ngf: int = 32, n_blocks: int = 6):
+    def __init__(self, in_channels: int, out_channels: int, ngf: int = 32, n_blocks: int = 6, extra_channels: int = 0):
         super().__init__()
-        self.in_channels = in_channels
+        self.in_channels = in_channels + extra_channels
         self.net = nn.Sequential(
-            _conv_in_act(in_channels, ngf, 7),
+            _conv_in_act(in_channels + extra_channels, ngf, 7),
             _conv_in_act(ngf, 2 * ngf, 3, stride=2),
             _conv_in_act(2 * ngf, 4 * ngf, 3, stride=2),
             *[ResidualBlock(4 * ngf) for _ in range(n_blocks)],

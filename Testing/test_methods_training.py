@@ -1,0 +1,190 @@
+"""Pathology factorization, the cGAN baseline and the noise GANs: losses, batches, short runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from lesiongan.errors import InputError
+from lesiongan.infer.modelfile import load_model, save_model
+from lesiongan.methods import get_method, resolve_options
+from lesiongan.methods.factorization import cycle_consistency_loss, dice_loss, foreign_mask_indices, run_cycles
+from lesiongan.methods.noise_gan import gradient_penalty
+
+SIZE = 32
+
+
+@dataclass
+class Slices:
+    images: torch.Tensor
+    masks: torch.Tensor
+    subject_ids: list[str]
+
+
+class Sampler:
+    """Draws indices by kind, as the training loop's sampler does."""
+
+    def __init__(self, slices: Slices, seed: int = 0):
+        self.slices = slices
+        lesion = slices.masks.flatten(1).amax(1) > 0
+        self.kinds = {"abnormal": torch.nonzero(lesion).flatten(), "healthy": torch.nonzero(~lesion).flatten(), "any": torch.arange(len(lesion))}
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def draw(self, kind: str, n: int) -> torch.Tensor:
+        pool = self.kinds[kind]
+        return pool[torch.randint(len(pool), (n,), generator=self.generator)]
+
+
+def make_slices(subjects: int = 6, per_subject: int = 6, seed: int = 0) -> Slices:
+    """Disk-shaped 'brains'; every other slice has a bright lesion whose column encodes its subject."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    images, masks, ids = [], [], []
+    for subject in range(subjects):
+        for index in range(per_subject):
+            brain = ((yy - 16) ** 2 + (xx - 16) ** 2 < 13**2) * (0.4 + 0.1 * rng.random())
+            mask = np.zeros((SIZE, SIZE), np.float32)
+            if index % 2:
+                mask[10:14, 6 + 3 * subject : 9 + 3 * subject] = 1
+            images.append(np.clip(brain + 0.5 * mask + 0.02 * rng.standard_normal((SIZE, SIZE)), 0, 1))
+            masks.append(mask)
+            ids.append(f"case{subject}")
+    return Slices(torch.tensor(np.array(images), dtype=torch.float32)[:, None], torch.tensor(np.array(masks))[:, None], ids)
+
+
+def subject_of_mask(mask: torch.Tensor) -> int:
+    return (int(torch.nonzero(mask[0, 10])[0]) - 6) // 3
+
+
+def build(name: str, **overrides: object):
+    options = resolve_options(name, "small", overrides)
+    return get_method(name)(options, channels=1, total_steps=100, seed=0)
+
+
+# --- pure losses ----------------------------------------------------------------------------
+def test_dice_loss_is_zero_on_overlap_and_one_when_disjoint() -> None:
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, 2:5, 2:5] = 1
+    other = torch.zeros_like(mask)
+    other[:, :, 6:, 6:] = 1
+    assert dice_loss(mask, mask).item() == pytest.approx(0.0, abs=1e-6)
+    assert dice_loss(other, mask).item() == pytest.approx(1.0, abs=0.1)
+    assert dice_loss(0.5 * mask, mask).item() > 0.2
+
+
+class _Recorder(torch.nn.Module):
+    """A reconstructor that passes its image through and records the masks it receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.masks: list[torch.Tensor] = []
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.masks.append(mask.clone())
+        return image
+
+
+def test_cycle_h_h_gives_the_reconstructor_an_all_zero_mask() -> None:
+    x_p, x_h = torch.rand(3, 1, 8, 8) * 2 - 1, torch.rand(2, 1, 8, 8) * 2 - 1
+    segment = lambda x: torch.full_like(x[:, :1], 0.7)  # noqa: E731
+    recorder = _Recorder()
+    cycles = run_cycles(torch.nn.Identity(), segment, recorder, x_p, x_h)
+    p_h_mask, h_h_mask = recorder.masks
+    assert torch.all(p_h_mask == 0.7)  # cycle P-H: R gets S(x_p)
+    assert h_h_mask.shape == (2, 1, 8, 8) and torch.count_nonzero(h_h_mask) == 0
+    # With G, R identities, L_CC is just the mask term |S(R(x_h, 0)) - 0| = 0.7.
+    assert cycle_consistency_loss(cycles, x_p, x_h).item() == pytest.approx(0.7)
+    perfect = run_cycles(torch.nn.Identity(), lambda x: torch.zeros_like(x[:, :1]), _Recorder(), x_p, x_h)
+    assert cycle_consistency_loss(perfect, x_p, x_h).item() == 0.0
+
+
+def test_gradient_penalty_of_a_linear_critic() -> None:
+    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1, bias=False))
+    with torch.no_grad():
+        critic[1].weight.fill_(0.75)  # gradient norm |w| = 0.75 * 4 = 3 everywhere
+    real, fake = torch.rand(4, 1, 4, 4), torch.rand(4, 1, 4, 4)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(4.0)
+
+
+# --- batches ------------------------------------------------------------------------------
+def test_unpaired_batches_never_pair_a_mask_with_its_own_subject() -> None:
+    slices = make_slices()
+    sampler = Sampler(slices)
+    method = build("phs-unpaired")
+    for _ in range(5):
+        state = sampler.generator.get_state()
+        batch = method.make_batch(sampler, 3)
+        sampler.generator.set_state(state)
+        image_subjects = {slices.subject_ids[i] for i in sampler.draw("abnormal", 3).tolist()}
+        mask_subjects = {f"case{subject_of_mask(m)}" for m in batch["foreign_mask"]}
+        assert len(batch["foreign_mask"]) == 3 and not image_subjects & mask_subjects
+    # The check itself: with every subject in the batch there is no mask left to use.
+    ids = np.array(slices.subject_ids)
+    abnormal = np.flatnonzero(slices.masks.flatten(1).amax(1).numpy() > 0)
+    with pytest.raises(InputError, match="other than"):
+        foreign_mask_indices(ids, abnormal, abnormal, torch.Generator())
+
+
+# --- short runs ---------------------------------------------------------------------------
+def _run(method, sampler: Sampler, steps: int, batch_size: int = 4) -> list[dict[str, float]]:
+    torch.manual_seed(0)
+    return [method.train_step(method.make_batch(sampler, batch_size), step) for step in range(steps)]
+
+
+@pytest.mark.parametrize("name", ["phs-paired", "phs-unpaired"])
+def test_factorization_short_run_lowers_cycle_loss_and_exports(name: str, tmp_path) -> None:
+    method = build(name, lr=1e-3)
+    assert method.roles == {"a2n": "G", "segmentor": "S", "reconstructor": "R"}
+    assert ("D_m" in method.networks) == (name == "phs-unpaired")
+    history = _run(method, Sampler(make_slices()), 24)
+    cc = [h["cc"] for h in history]
+    assert np.mean(cc[-5:]) < 0.7 * np.mean(cc[:5])
+    assert ("seg_dice" in history[0]) == (name == "phs-paired") and ("D_m" in history[0]) == (name == "phs-unpaired")
+
+    networks = {role: method.networks[net] for role, net in method.roles.items()}
+    path = save_model(tmp_path / "m.pt", method=name, networks=networks, conventions={"modalities": ["flair"]}, provenance={})
+    model = load_model(path)
+    x = torch.rand(2, 1, SIZE, SIZE) * 2 - 1
+    with torch.no_grad():
+        method.networks["R"].eval()
+        assert torch.allclose(model.network("reconstructor")(x, torch.zeros(2, 1, SIZE, SIZE)), method.networks["R"](x, torch.zeros(2, 1, SIZE, SIZE)))
+    assert set(model.roles) == {"a2n", "segmentor", "reconstructor"}
+
+
+def test_cgan_short_run_lowers_identity_loss() -> None:
+    method = build("cgan", lr=1e-3)
+    assert method.roles == {"a2n": "G"}
+    history = _run(method, Sampler(make_slices()), 16)
+    identity = [h["identity"] for h in history]
+    assert np.mean(identity[-4:]) < 0.7 * np.mean(identity[:4])
+
+
+def test_wgan_critic_stays_clipped_and_generator_steps_every_n_critic(tmp_path) -> None:
+    method = build("wgan")
+    assert (method.options["clip"], method.options["n_critic"], method.options["lr"]) == (0.01, 5, 5e-5)
+    assert isinstance(method.optimizers["D"], torch.optim.RMSprop)
+    sampler = Sampler(make_slices())
+    generator_params = [p.detach().clone() for p in method.networks["G"].parameters()]
+    _run(method, sampler, 4)
+    assert all(torch.equal(a, b) for a, b in zip(generator_params, method.networks["G"].parameters()))  # not yet its turn
+    _run(method, sampler, 1 + 5)  # steps 0..5 again: step 4 is the generator's
+    assert not all(torch.equal(a, b) for a, b in zip(generator_params, method.networks["G"].parameters()))
+    assert max(p.abs().max().item() for p in method.networks["D"].parameters()) <= 0.01 + 1e-7
+
+    path = save_model(tmp_path / "g.pt", method="wgan", networks={"noise": method.networks["G"]}, conventions={"modalities": ["flair"], "size": 32}, provenance={})
+    generator = load_model(path).network("noise")
+    assert generator(torch.randn(2, generator.latent_dim)).shape == (2, 1, SIZE, SIZE)
+
+
+def test_noise_gans_check_the_slice_size_and_train() -> None:
+    with pytest.raises(InputError, match="set the data size to 64"):
+        build("dcgan", size=64).make_batch(Sampler(make_slices()), 2)
+    for name in ("dcgan", "wgan-gp"):
+        history = _run(build(name), Sampler(make_slices()), 5)
+        assert all(np.isfinite(list(h.values())).all() for h in history)
+        # The generator reports a loss on its own steps only: every step for DCGAN, every 5th for WGAN-GP.
+        assert ["G" in h for h in history] == ([True] * 5 if name == "dcgan" else [False] * 4 + [True])
+    assert "gp" in history[0]
