@@ -134,10 +134,11 @@ def _select_channel(image: sitk.Image, channel: int | None, path: Path) -> sitk.
     return image
 
 
-def read_volume(path: str | Path, channel: int | None = None) -> Volume:
+def read_volume(path: str | Path, channel: int | None = None, allow_empty: bool = False) -> Volume:
     """Read NIfTI, NRRD, MHA/MHD or a DICOM series folder as a float32 `Volume`.
 
     `channel` picks one channel of a 4D (or vector) image, e.g. an MSD Task01 sequence.
+    `allow_empty` accepts an all-zero volume (the lesion mask of a healthy subject).
     """
     path = Path(path)
     if not path.exists():
@@ -152,7 +153,7 @@ def read_volume(path: str | Path, channel: int | None = None) -> Volume:
         raise VolumeError(path, "volume has no voxels")
     if not np.isfinite(array).all():
         raise VolumeError(path, "volume holds NaN or infinite values")
-    if not array.any():
+    if not allow_empty and not array.any():
         raise VolumeError(path, "volume is empty (every voxel is zero)")
     return Volume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
 
