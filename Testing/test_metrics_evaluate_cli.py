@@ -1,0 +1,84 @@
+"""`lesiongan evaluate` end to end on a tiny BraTS-layout folder with phantom-style truth."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lesiongan.cli import main
+from lesiongan.data.volume import write_volume
+from lesiongan.metrics.evaluate_cli import markdown
+from lesiongan.metrics.protocol import summarize
+from test_infer_support import brain_volume, write_model
+
+
+def _write_subjects(root: Path, count: int) -> None:
+    """BraTS 2018 names, FLAIR only: the image with a bright blob (~1000 on ~300), its seg,
+    the same volume without the blob as `_flair_healthy`, and the changed region."""
+    for index in range(count):
+        name = f"Case_{index:03d}"
+        folder = root / name
+        folder.mkdir(parents=True)
+        image = brain_volume(seed=index)
+        healthy = brain_volume(seed=index, lesion=False)
+        lesion = (image.array != healthy.array).astype(np.uint8)
+        write_volume(image, folder / f"{name}_flair.nii.gz")
+        write_volume(healthy, folder / f"{name}_flair_healthy.nii.gz")
+        write_volume(image.with_array(lesion * 2), folder / f"{name}_seg.nii.gz", dtype=np.uint8)
+        write_volume(image.with_array(lesion), folder / f"{name}_changed.nii.gz", dtype=np.uint8)
+
+
+def test_evaluate_scores_every_subject_and_writes_three_reports(tmp_path, capsys):
+    _write_subjects(tmp_path / "data", 3)
+    # Caps intensities at 0.5 (normalized): the blob (1.0) is toned down, the brain (~0.3) untouched.
+    model = write_model(tmp_path / "m.pt", ceiling=0.0)
+    out = tmp_path / "report"
+    code = main(["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--split", "all",
+                 "--out", str(out), "--device", "cpu"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| non-lesion PSNR (dB) | inf | 3 |" in printed  # untouched outside the lesion
+
+    report = json.loads((out / "evaluation.json").read_text())
+    assert sorted(report["subjects"]) == ["Case_000", "Case_001", "Case_002"]
+    for scores in report["subjects"].values():
+        assert scores["psnr_nonlesion"] == "inf"
+        assert scores["identity"] == pytest.approx(1.0)
+        assert scores["dice"] == pytest.approx(1.0) and scores["auprc"] == pytest.approx(1.0)
+        assert 0 < scores["psnr_lesion"] < 15  # the blob became 500, the truth is ~300: not healthy yet
+    assert report["summary"]["dice"]["n"] == 3
+
+    with open(out / "subjects.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["subject"] for row in rows] == ["Case_000", "Case_001", "Case_002"]
+    assert float(rows[0]["psnr_lesion"]) == pytest.approx(report["subjects"]["Case_000"]["psnr_lesion"])
+    assert (out / "evaluation.md").read_text().count("| Case_") == 3
+
+
+def test_evaluate_test_split_holds_out_a_fifth(tmp_path, capsys):
+    _write_subjects(tmp_path / "data", 3)
+    model = write_model(tmp_path / "m.pt", ceiling=0.0)
+    main(["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"),
+          "--device", "cpu"])
+    assert len(json.loads((tmp_path / "r" / "evaluation.json").read_text())["subjects"]) == 1
+
+
+def test_evaluate_names_a_missing_data_folder(tmp_path, capsys):
+    model = write_model(tmp_path / "m.pt")
+    assert main(["evaluate", "--model", str(model), "--data", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "r")]) == 1
+    assert "nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_markdown_marks_undefined_and_single_values():
+    rows = [{"dice": 0.5, "auprc": math.nan}, {"dice": 0.7, "auprc": 0.9}]
+    table = markdown(["a", "b"], rows, summarize(rows))
+    assert "| Dice | 0.600 ± 0.100 | 2 |" in table
+    assert "| AUPRC | 0.900 | 1 |" in table
+    assert "| a | 0.500 | n/a |" in table

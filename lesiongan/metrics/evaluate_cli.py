@@ -1,0 +1,183 @@
+"""`lesiongan evaluate`: every metric of a model on a data folder, per subject and overall.
+
+    lesiongan evaluate --model my.pt --data phantom/ --out evaluation/
+    lesiongan evaluate --data BraTS2021/ --split all --device cuda
+
+Each subject is run through the inference engine, its input and output are normalized the
+way the model normalizes, and `protocol.score_case` scores it. Writes `subjects.csv`,
+`evaluation.json` (per subject and summary) and `evaluation.md`, and prints the summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import readers
+from ..data.normalize import fit_normalization, normalize
+from ..data.volume import Volume, atomic_path, read_volume
+from ..errors import LayoutError, VolumeError
+from ..infer.engine import resolve_device, run_model
+from ..infer.modelfile import ModelFile, load_model
+from ..nets import to_net
+from .healthiness import Segmentor
+from .protocol import score_case, summarize
+
+TEST_FRACTIONS = (0.8, 0.2)  # the train/test split of readers.split_subjects' defaults (seed 0)
+
+# Row order and labels of the tables; metrics missing from every subject are left out.
+METRIC_LABELS = {
+    "psnr_nonlesion": "non-lesion PSNR (dB)",
+    "identity": "identity (masked MS-SSIM)",
+    "healthiness": "healthiness",
+    "dice": "Dice",
+    "precision": "precision",
+    "recall": "recall",
+    "auprc": "AUPRC",
+    "psnr_lesion": "lesion PSNR vs truth (dB)",
+    "ssim_lesion": "lesion SSIM vs truth",
+    "psnr_truth": "foreground PSNR vs truth (dB)",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped demo model)")
+    parser.add_argument("--data", type=Path, required=True, help="data folder in a layout the readers know")
+    parser.add_argument("--layout", default="auto", help="data layout (default: detected)")
+    parser.add_argument("--split", choices=("test", "all"), default="test",
+                        help="score the held-out 20%% test subjects (the trainer's split) or all (default test)")
+    parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder (default ./evaluation)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="mask threshold on the normalized difference map (default: the model's, 0.1)")
+
+
+def select_subjects(data: Path, split: str, layout: str = "auto") -> list[readers.Subject]:
+    subjects = readers.discover(data, layout)
+    if split == "all":
+        return subjects
+    test = readers.split_subjects(subjects, TEST_FRACTIONS)[1]
+    if not test:
+        raise LayoutError(data, f"has {len(subjects)} subject(s), too few for a test split; use --split all")
+    return test
+
+
+def model_segmentor(model: ModelFile, device: torch.device) -> Segmentor | None:
+    """The model's own segmentor as a [0, 1] images -> probabilities callable, when it has a
+    single-channel one (healthiness is scored on the first modality's output)."""
+    if "segmentor" not in model.roles or model.in_channels("segmentor") != 1:
+        return None
+    net = model.network("segmentor", device)
+    return lambda batch: net(to_net(batch.to(device))).float().cpu()
+
+
+def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.device,
+                     threshold: float | None = None, segmentor: Segmentor | None = None) -> dict[str, float]:
+    """Scores of one subject (see `protocol.score_case`), first modality of the model."""
+    volumes, mask = readers.load_subject(subject, model.modalities)
+    images = [volumes[modality] for modality in model.modalities]
+    result = run_model(images, model, device=device, threshold=threshold)
+    foreground = result.foreground.array > 0
+    # The engine fits the normalization the same way in the model's frame; fitting it again on
+    # the input grid gives the intensities the difference map is measured in.
+    spec = model.conventions.get("normalization") or {"kind": "mr", "options": {}}
+    params = fit_normalization(images[0].array, kind=spec.get("kind", "mr"), foreground=foreground,
+                               **(spec.get("options") or {}))
+    true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
+    first = model.modalities[0]
+    truth = changed = None
+    if first in subject.healthy:
+        truth = normalize(_read_on_grid(subject.healthy[first], images[0]).array, params)
+        if subject.changed is not None:
+            changed = _read_on_grid(subject.changed, images[0]).array
+    return score_case(normalize(images[0].array, params), normalize(result.output.array, params),
+                      result.difference.array, true_mask, foreground,
+                      threshold=model.threshold if threshold is None else threshold,
+                      truth=truth, changed=changed, segmentor=segmentor)
+
+
+def _read_on_grid(path: Path, reference: Volume) -> Volume:
+    volume = read_volume(path, allow_empty=True)
+    if not volume.same_grid(reference):
+        raise VolumeError(path, "is not on the grid of the subject's images")
+    return volume
+
+
+def _plain(value: float) -> float | str:
+    """JSON has no inf or nan: write them as the strings 'inf', '-inf', 'nan'."""
+    return value if math.isfinite(value) else str(value)
+
+
+def _cell(value: float, digits: int = 3) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return str(value) if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def _names(rows: list[dict[str, float]]) -> list[str]:
+    present = {name for row in rows for name in row}
+    return [name for name in METRIC_LABELS if name in present] + sorted(present - set(METRIC_LABELS))
+
+
+def markdown(ids: list[str], rows: list[dict[str, float]], summary: dict[str, dict[str, float]]) -> str:
+    """The summary table (mean ± std over subjects) and the per-subject table, in Markdown."""
+    names = _names(rows)
+    lines = ["| metric | mean ± std | subjects |", "| --- | --- | --- |"]
+    for name in names:
+        entry = summary[name]
+        spread = "" if math.isnan(entry["std"]) or entry["n"] < 2 else f" ± {_cell(entry['std'])}"
+        lines.append(f"| {METRIC_LABELS.get(name, name)} | {_cell(entry['mean'])}{spread} | {entry['n']} |")
+    lines += ["", "| subject | " + " | ".join(names) + " |", "| --- " * (len(names) + 1) + "|"]
+    for subject_id, row in zip(ids, rows):
+        lines.append(f"| {subject_id} | " + " | ".join(_cell(row.get(name, math.nan)) for name in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(out: Path, ids: list[str], rows: list[dict[str, float]], context: dict[str, Any]) -> str:
+    """Write subjects.csv, evaluation.json and evaluation.md (each whole or not at all); return the Markdown."""
+    summary = summarize(rows)
+    names = _names(rows)
+    with atomic_path(out / "subjects.csv") as temporary:
+        with open(temporary, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["subject", *names])
+            for subject_id, row in zip(ids, rows):
+                writer.writerow([subject_id, *(repr(row.get(name, math.nan)) for name in names)])
+    report = {
+        **context,
+        "summary": {name: {key: _plain(value) for key, value in summary[name].items()} for name in names},
+        "subjects": {subject_id: {name: _plain(value) for name, value in row.items()} for subject_id, row in zip(ids, rows)},
+    }
+    with atomic_path(out / "evaluation.json") as temporary:
+        temporary.write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(ids, rows, summary)
+    with atomic_path(out / "evaluation.md") as temporary:
+        temporary.write_text(f"# Evaluation of {context['model']} on {context['data']} ({context['split']})\n\n{table}")
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..infer.catalog import default_model_path
+
+    model_path = args.model or default_model_path()
+    device = resolve_device(args.device)
+    model = load_model(model_path, device=str(device))
+    subjects = select_subjects(args.data, args.split, args.layout)
+    segmentor = model_segmentor(model, device)
+    ids, rows = [], []
+    for index, subject in enumerate(subjects, start=1):
+        print(f"[{index}/{len(subjects)}] {subject.id}", file=sys.stderr, flush=True)
+        ids.append(subject.id)
+        rows.append(evaluate_subject(subject, model, device, args.threshold, segmentor))
+    context = {"model": str(model_path), "data": str(args.data), "split": args.split, "device": str(device),
+               "threshold": model.threshold if args.threshold is None else args.threshold}
+    print(write_reports(args.out, ids, rows, context), end="")
+    return 0
