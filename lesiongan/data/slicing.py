@@ -40,3 +40,25 @@ def inplane_sitk_axes(axis: str) -> tuple[int, int]:
     through_plane = 2 - array_axis(axis)
     width, height = (a for a in range(3) if a != through_plane)
     return width, height
+
+
+def center_pad_crop(slices: np.ndarray, size: tuple[int, int], fill: float = 0.0) -> np.ndarray:
+    """Pad (with `fill`) or crop the last two axes to `size` = (H, W), keeping the centre.
+
+    Calling it again with the original (H, W) undoes a pad exactly; a crop loses the border.
+    """
+    height, width = (int(n) for n in size)
+    if height < 1 or width < 1:
+        raise InputError(size, "slice size must be positive (H, W)")
+    out = slices
+    for axis, target in ((-2, height), (-1, width)):
+        current = out.shape[axis]
+        if current > target:
+            start = (current - target) // 2
+            out = np.take(out, np.arange(start, start + target), axis=axis)
+        elif current < target:
+            before = (target - current) // 2
+            widths = [(0, 0)] * out.ndim
+            widths[axis] = (before, target - current - before)
+            out = np.pad(out, widths, constant_values=fill)
+    return out
