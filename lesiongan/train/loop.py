@@ -1,0 +1,318 @@
+"""THE training loop shared by every method.
+
+    from lesiongan.train import TrainConfig, train
+    model_path = train(TrainConfig(method="antgan", data="phantom/", out="runs/antgan", iterations=2000))
+
+The loop owns what methods share: the slice data (subject-level train/validation split),
+seeding and determinism, device and AMP choice, atomic checkpoints with exact resume, logs
+(log.csv, TensorBoard, progress.json, console), sample grids, a clean stop (SIGINT/SIGTERM or a
+STOP file), data parallelism under torchrun, and the export of the model file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import Cancelled, InputError
+from ..methods import get_method, resolve_options
+from ..methods.base import Method
+from . import distributed
+from .checkpoint import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .grids import save_grid
+from .runlog import RunLog, write_json
+from .sampler import SliceSampler
+
+AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `data` is a data folder (any layout the readers know) or a SliceSet."""
+
+    method: str = "antgan"
+    data: str | os.PathLike | Any = ""
+    out: str | os.PathLike = "run"
+    preset: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    modalities: tuple[str, ...] = ("flair",)
+    axis: str = "axial"
+    spacing: float | None = None
+    size: tuple[int, int] | None = None
+    slice_range: tuple[float, float] | None = None
+    val_fraction: float = 0.2
+    iterations: int = 1000
+    batch_size: int = 1
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    checkpoint_every: int = 500
+    sample_every: int = 250
+    log_every: int = 10
+    resume: bool = False
+    tensorboard: bool = True
+    # Called after every step with (step, losses); the Slicer panel and tests hook in here.
+    on_step: Callable[[int, dict[str, float]], None] | None = field(default=None, repr=False)
+
+    def plain(self) -> dict[str, Any]:
+        """The configuration as plain data (for provenance and resume checks)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "on_step":
+                continue
+            if f.name == "data" and not isinstance(value, (str, os.PathLike)):
+                value = f"<{type(value).__name__}>"
+            out[f.name] = str(value) if isinstance(value, os.PathLike) else (list(value) if isinstance(value, tuple) else value)
+        return out
+
+
+# --- choices made once per run ----------------------------------------------------------------
+def choose_device(requested: str, context: distributed.Context) -> torch.device:
+    if requested not in DEVICE_CHOICES:
+        raise InputError("--device", f"must be one of {', '.join(DEVICE_CHOICES)}, not {requested!r}")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda", "no CUDA device is available")
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", context.local_rank % torch.cuda.device_count())
+
+
+def choose_amp(requested: str, device: torch.device) -> str | None:
+    """bf16 where the GPU has it, fp16 (with loss scaling) on older GPUs, none on the CPU."""
+    if requested not in AMP_CHOICES:
+        raise InputError("--amp", f"must be one of {', '.join(AMP_CHOICES)}, not {requested!r}")
+    if requested == "off" or device.type != "cuda":
+        return None
+    if requested == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return requested
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # Reproducible kernels where they exist; warn (not fail) where an op has none.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+# --- data -------------------------------------------------------------------------------------
+def load_training_slices(config: TrainConfig, out: Path, context: distributed.Context) -> tuple[Any, dict[str, Any]]:
+    """The training SliceSet and a record of where it came from (split, data folder)."""
+    if not isinstance(config.data, (str, os.PathLike)):
+        return config.data, {"data": "in-memory slices", "split": None}
+    from ..data import readers
+    from ..data.slices import SliceSet
+
+    root = Path(config.data)
+    if not str(config.data) or not root.is_dir():
+        raise InputError(root, "is not a data folder")
+    subjects = readers.discover(root)
+    if not 0 <= config.val_fraction < 1:
+        raise InputError("val_fraction", f"must be in [0, 1), not {config.val_fraction}")
+    if config.val_fraction > 0 and len(subjects) > 1:
+        train_subjects, val_subjects = readers.split_subjects(subjects, (1 - config.val_fraction, config.val_fraction), seed=config.seed)
+    else:
+        train_subjects, val_subjects = list(subjects), []
+    if not train_subjects:
+        raise InputError(root, f"has too few subjects ({len(subjects)}) to hold out {config.val_fraction:.0%} for validation")
+    split = {"train": [s.id for s in train_subjects], "validation": [s.id for s in val_subjects]}
+    if context.is_main:
+        write_json(out / "split.json", split)
+    slices = SliceSet.from_subjects(
+        train_subjects,
+        modalities=list(config.modalities),
+        axis=config.axis,
+        spacing=config.spacing,
+        size=config.size,
+        slice_range=config.slice_range,
+    )
+    return slices, {"data": str(root.resolve()), "split": split}
+
+
+# --- the loop ---------------------------------------------------------------------------------
+class StopRequest:
+    """Set by SIGINT/SIGTERM or a `STOP` file in the run folder; restores the handlers on exit."""
+
+    def __init__(self, out: Path):
+        self.stop_file = out / "STOP"
+        self.signalled = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequest":
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: only the STOP file works
+            pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signalled = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def requested(self) -> bool:
+        return self.signalled or self.stop_file.exists()
+
+
+def _checkpoint_state(step: int, method: Method, sampler: SliceSampler, config: TrainConfig, options: dict, elapsed: float) -> dict:
+    return {
+        "step": step,
+        "method": method.name,
+        "options": options,
+        "config": config.plain(),
+        "state": method.state_dict(),
+        "sampler": sampler.state_dict(),
+        "rng": capture_rng(),
+        "elapsed": elapsed,
+    }
+
+
+def _check_resumable(checkpoint: dict, method_name: str, options: dict, out: Path) -> None:
+    if checkpoint["method"] != method_name or checkpoint["options"] != options:
+        raise InputError(
+            out / "checkpoints",
+            f"was written by method {checkpoint['method']} with options {checkpoint['options']}; "
+            f"this run asks for {method_name} with {options}",
+        )
+
+
+def train(config: TrainConfig) -> Path:
+    """Train `config.method` and return the exported model file `<out>/model.pt`.
+
+    Raises `Cancelled` after writing a checkpoint when asked to stop (signal or STOP file);
+    `--resume` continues exactly where it stopped.
+    """
+    out = Path(config.out)
+    method_cls = get_method(config.method)
+    options = resolve_options(method_cls, config.preset, config.options)
+    if config.iterations < 1 or config.batch_size < 1:
+        raise InputError("iterations/batch size", f"must be positive, not {config.iterations}/{config.batch_size}")
+    if not config.resume and has_checkpoint(out / "checkpoints"):
+        raise InputError(out, "already holds a run; pass resume=True (--resume) to continue it, or use a new folder")
+
+    requested_device = "cuda" if config.device == "auto" and torch.cuda.is_available() else config.device
+    context = distributed.start("cuda" if requested_device == "cuda" else "cpu")
+    try:
+        return _train(config, out, method_cls, options, context)
+    finally:
+        distributed.stop(context)
+
+
+def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: dict, context: distributed.Context) -> Path:
+    device = choose_device(config.device, context)
+    amp = choose_amp(config.amp, device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    out.mkdir(parents=True, exist_ok=True)
+    slices, origin = load_training_slices(config, out, context)
+
+    seed_everything(config.seed)  # same on every rank: identical initial weights
+    method = method_cls(options, channels=int(slices.images.shape[1]), device=device, amp=amp, total_steps=config.iterations, seed=config.seed + 1000 * context.rank)
+    sampler = SliceSampler(slices, seed=config.seed + 1000 * context.rank, rank=context.rank, world_size=context.world_size)
+    sampler.require(method_cls.sample_kinds, config.data)
+    distributed.broadcast_weights(method.networks, context)
+    # Fixed slices for the sample grids, drawn from their own generator so the run's data
+    # order does not depend on how often grids are written.
+    preview = method.make_batch(SliceSampler(slices, seed=config.seed + 7), min(4, max(1, sampler.count("any"))))
+
+    step, elapsed = 0, 0.0
+    if config.resume and has_checkpoint(out / "checkpoints"):
+        checkpoint = load_checkpoint(out / "checkpoints", map_location=device)
+        _check_resumable(checkpoint, method.name, options, out)
+        method.load_state_dict(checkpoint["state"])
+        step, elapsed = int(checkpoint["step"]), float(checkpoint["elapsed"])
+        if not context.active:  # the saved data position and RNG are rank 0's
+            sampler.load_state_dict(checkpoint["sampler"])
+            restore_rng(checkpoint["rng"])
+        del checkpoint
+
+    if context.is_main:
+        # A STOP file ended the previous session; starting again means carrying on.
+        (out / "STOP").unlink(missing_ok=True)
+    distributed.any_rank(False, context, device)  # no rank looks for STOP before it is gone
+    log = RunLog(out, config.iterations, step, elapsed, config.tensorboard) if context.is_main else None
+    if log:
+        write_json(out / "config.json", {"config": config.plain(), "options": options, "world_size": context.world_size, "device": str(device), "amp": amp or "off"})
+
+    def checkpoint_now() -> None:
+        if context.is_main:
+            save_checkpoint(out / "checkpoints", _checkpoint_state(step, method, sampler, config, options, log.elapsed()))
+
+    losses: dict[str, float] = {}
+    method.train(True)
+    with StopRequest(out) as stop_request:
+        try:
+            while step < config.iterations:
+                if distributed.any_rank(stop_request.requested(), context, device):
+                    checkpoint_now()
+                    if log:
+                        log.progress(step, losses, "stopped")
+                    raise Cancelled(f"training stopped at step {step} of {config.iterations}; checkpoint in {out / 'checkpoints'}")
+                batch = method.make_batch(sampler, config.batch_size)
+                losses = method.train_step(batch, step)
+                method.end_step()
+                step += 1
+                if log and (step % config.log_every == 0 or step == config.iterations):
+                    log.log(step, {**losses, **method.learning_rates()})
+                if log and (step % config.sample_every == 0 or step == config.iterations):
+                    with method.evaluating():
+                        panels = method.sample_panels(preview)
+                    save_grid(panels, out / "samples" / f"step_{step:06d}.png")
+                    save_grid(panels, out / "samples" / "latest.png")
+                if step % config.checkpoint_every == 0 or step == config.iterations:
+                    checkpoint_now()
+                if config.on_step is not None:
+                    config.on_step(step, losses)
+        finally:
+            if log:
+                log.close()
+
+    digests = distributed.gather_strings(distributed.weights_digest(method.networks), context)
+    if not context.is_main:
+        return out / "model.pt"
+    if context.active:
+        write_json(out / "distributed.json", {"world_size": context.world_size, "weights_sha256": digests, "in_sync": len(set(digests)) == 1})
+    model_path = export_model(out, method, slices, config, options, origin, context)
+    log.progress(step, losses, "finished", model=str(model_path))
+    return model_path
+
+
+def export_model(out: Path, method: Method, slices: Any, config: TrainConfig, options: dict, origin: dict, context: distributed.Context) -> Path:
+    """`<out>/model.pt` with the method's roles, the data conventions and the provenance."""
+    from ..infer.modelfile import save_model
+
+    conventions = dict(getattr(slices, "meta", {}) or {})
+    conventions.setdefault("modalities", list(config.modalities))
+    provenance = {
+        "method": method.name,
+        "preset": config.preset or method.default_preset,
+        "options": options,
+        "iterations": config.iterations,
+        "batch_size": config.batch_size,
+        "world_size": context.world_size,
+        "seed": config.seed,
+        "data": origin["data"],
+        "split": origin["split"],
+        "torch": str(torch.__version__),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    networks = {role: method.networks[name] for role, name in method.roles.items()}
+    return save_model(out / "model.pt", method=method.name, networks=networks, conventions=conventions, provenance=provenance)
