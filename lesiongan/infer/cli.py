@@ -1,0 +1,158 @@
+"""`lesiongan infer`: pseudo-healthy volume, difference map and mask for each input volume.
+
+    lesiongan infer --input case_flair.nii.gz --output-dir out
+    lesiongan infer --model my.pt --input-dir cohort/ --output-dir out --device cuda
+    torchrun --nproc-per-node 4 -m lesiongan infer --input-dir cohort/ --output-dir out
+
+Each case gives `<name>_healthy.nii.gz` (one per modality), `<name>_diff.nii.gz` and
+`<name>_mask.nii.gz` on the input's grid. Under torchrun the cohort is split over the ranks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+from ..data.volume import VOLUME_SUFFIXES, read_volume, write_volume
+from ..errors import InputError, LayoutError
+from .catalog import default_model_path
+
+# BraTS 2023+ names its sequences differently from 2018-2021.
+_BRATS_2023 = {"flair": "t2f", "t1": "t1n", "t1ce": "t1c", "t2": "t2w"}
+# Files a cohort folder holds beside the images: labels and earlier results.
+_NOT_INPUTS = ("seg", "healthy", "diff", "mask", "changed", "label")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model file (default: the shipped demo model)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path, nargs="+", action="extend",
+                        help="input volume(s); for a multi-modal model, one per modality or a BraTS file "
+                             "whose sibling sequences are found")
+    source.add_argument("--input-dir", type=Path, help="folder of input volumes (searched recursively)")
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="mask threshold on the normalized difference map (default: the model's, 0.1)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--batch", type=int, default=None, help="slices per forward pass (default: from memory)")
+    parser.add_argument("--role", default="a2n", help="network of the model file to run (default a2n)")
+    parser.add_argument("--min-size", type=int, default=0, help="drop mask components under N voxels")
+
+
+def volume_name(path: Path) -> str:
+    """The file name without its volume suffix ('case_flair.nii.gz' -> 'case_flair')."""
+    for suffix in VOLUME_SUFFIXES:
+        if path.name.lower().endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.stem
+
+
+def _sibling(path: Path, modality: str, wanted: str) -> Path | None:
+    """The file of modality `wanted` beside `path` (a file of `modality`), BraTS style."""
+    name = volume_name(path)
+    suffix = path.name[len(name):]
+    for separator, own, other in (("_", modality, wanted),
+                                  ("-", _BRATS_2023.get(modality, modality), _BRATS_2023.get(wanted, wanted))):
+        ending = f"{separator}{own}"
+        if name.lower().endswith(ending.lower()):
+            candidate = path.with_name(f"{name[: -len(ending)]}{separator}{other}{suffix}")
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def _modality_of(path: Path, modalities: list[str]) -> str | None:
+    name = volume_name(path).lower()
+    for modality in modalities:
+        if name.endswith((f"_{modality}", f"-{_BRATS_2023.get(modality, modality)}")):
+            return modality
+    return None
+
+
+def group_cases(paths: list[Path], modalities: list[str]) -> list[list[Path]]:
+    """Input files -> cases, each a list of files in the model's modality order."""
+    if len(modalities) == 1:
+        return [[path] for path in paths]
+    cases: list[list[Path]] = []
+    seen: set[Path] = set()
+    for path in paths:
+        if path.resolve() in seen:
+            continue
+        modality = _modality_of(path, modalities)
+        siblings = [path if wanted == modality else _sibling(path, modality, wanted) if modality else None
+                    for wanted in modalities]
+        if all(siblings):
+            cases.append(siblings)  # type: ignore[arg-type]
+            seen.update(p.resolve() for p in siblings)  # type: ignore[union-attr]
+        elif len(paths) == len(modalities) and not cases:
+            return [list(paths)]  # one file per modality, given in the model's order
+        else:
+            raise LayoutError(path, f"the model takes {', '.join(modalities)}; the sibling files of this "
+                                    "case were not found (give one --input per modality)")
+    return cases
+
+
+def find_inputs(folder: Path, modalities: list[str]) -> list[Path]:
+    """Volume files under `folder`, without labels or earlier results; when files are named by
+    sequence (BraTS), only those of the model's first modality (the others are its siblings)."""
+    if not folder.is_dir():
+        raise LayoutError(folder, "is not a folder")
+    files = sorted(path for path in folder.rglob("*")
+                   if path.is_file() and path.name.lower().endswith(VOLUME_SUFFIXES)
+                   and not path.name.startswith("."))
+    files = [path for path in files
+             if not re.search(rf"[_-]({'|'.join(_NOT_INPUTS)})$", volume_name(path).lower())]
+    named = [path for path in files if _modality_of(path, modalities[:1])]
+    if named:
+        files = named
+    if not files:
+        raise LayoutError(folder, "holds no volume files (.nii.gz, .nii, .nrrd, .mha)")
+    return files
+
+
+def rank_share(items: list, environ: dict | None = None) -> list:
+    """This process's share of `items` under torchrun (RANK / WORLD_SIZE), all of them otherwise."""
+    environ = os.environ if environ is None else environ
+    world = int(environ.get("WORLD_SIZE", "1"))
+    rank = int(environ.get("RANK", "0"))
+    return items[rank::world] if world > 1 else list(items)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .engine import resolve_device, run_model
+    from .modelfile import load_model
+
+    torch.set_grad_enabled(False)
+    model_path = args.model or default_model_path()
+    device = resolve_device(args.device)
+    model = load_model(model_path, device=str(device), roles=[args.role])
+    paths = args.input if args.input else find_inputs(args.input_dir, model.modalities)
+    for path in paths:
+        if not path.exists():
+            raise InputError(path, "no such input file")
+    cases = group_cases(paths, model.modalities)
+    names = [volume_name(case[0]) for case in cases]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise LayoutError(args.input_dir or "--input", f"several inputs are named {', '.join(duplicates)}; "
+                                                       "their outputs would overwrite each other")
+    mine = rank_share(cases)
+    rank = os.environ.get("RANK", "0")
+    for number, case in enumerate(mine, start=1):
+        volumes = [read_volume(path) for path in case]
+        result = run_model(volumes, model, role=args.role, threshold=args.threshold, device=device,
+                           batch_size=args.batch, min_component_size=args.min_size)
+        for path, output in zip(case, result.outputs):
+            write_volume(output, args.output_dir / f"{volume_name(path)}_healthy.nii.gz")
+        name = volume_name(case[0])
+        write_volume(result.difference, args.output_dir / f"{name}_diff.nii.gz")
+        write_volume(result.mask, args.output_dir / f"{name}_mask.nii.gz", dtype="uint8")
+        print(f"[rank {rank}] {number}/{len(mine)} {name}: {result.slices_run} slices on {result.device} "
+              f"in {result.seconds:.1f} s, mask {int(result.mask.array.sum())} voxels", file=sys.stdout, flush=True)
+    return 0

@@ -1,0 +1,121 @@
+"""`lesiongan demo`: the demo model on a phantom case with a lesion, scored against the truth.
+
+    lesiongan demo --out demo-output
+
+Writes the input, `<name>_healthy.nii.gz`, `<name>_diff.nii.gz`, `<name>_mask.nii.gz` and
+`<name>_overview.png` (input | pseudo-healthy | heatmap | mask with the true outline, at the
+slice with the most lesion), and prints the scores the phantom's ground truth allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..data.volume import atomic_path, write_volume
+from ..errors import ModelFileError
+from .catalog import default_model_path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default demo-output)")
+    parser.add_argument("--seed", type=int, default=0, help="phantom case seed (default 0)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped demo model)")
+    parser.add_argument("--size", choices=("brats", "tiny"), default="brats",
+                        help="phantom grid: brats (240 x 240 x 155, default) or tiny (for quick checks)")
+
+
+def save_overview(path: Path, image: np.ndarray, healthy: np.ndarray, difference: np.ndarray, mask: np.ndarray,
+                  truth: np.ndarray, title: str) -> Path:
+    """Four panels of one axial slice (arrays are 2D), written atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    low, high = float(image.min()), float(np.percentile(image, 99.5)) or 1.0
+    figure, axes = plt.subplots(1, 4, figsize=(13, 3.6), dpi=100)
+    panels = (("input", image), ("pseudo-healthy", healthy), ("difference |x - G(x)|", None), ("mask", None))
+    for axis, (name, array) in zip(axes, panels):
+        axis.set_title(name)
+        axis.axis("off")
+        if array is not None:
+            axis.imshow(array, cmap="gray", vmin=low, vmax=high)
+    axes[2].imshow(image, cmap="gray", vmin=low, vmax=high)
+    heat = axes[2].imshow(np.ma.masked_less_equal(difference, 0.02), cmap="inferno", vmin=0, vmax=0.5, alpha=0.8)
+    figure.colorbar(heat, ax=axes[2], fraction=0.046)
+    axes[3].imshow(image, cmap="gray", vmin=low, vmax=high)
+    axes[3].imshow(np.ma.masked_equal(mask, 0), cmap="autumn", alpha=0.6)
+    if truth.any():
+        axes[3].contour(truth.astype(float), levels=[0.5], colors="cyan", linewidths=1)
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    plt.close(figure)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..data.normalize import fit_normalization, normalize
+    from ..data.phantom import MODALITIES, make_case
+    from ..metrics import psnr, score_case
+    from .engine import run_model
+    from .modelfile import load_model
+
+    torch.set_grad_enabled(False)
+    started = time.perf_counter()
+    model_path = args.model or default_model_path()
+    if args.model is None and not model_path.is_file():
+        raise ModelFileError(model_path, "the demo model is not installed; train one with `lesiongan train` "
+                                         "or pass --model")
+    model = load_model(model_path)
+    unknown = [m for m in model.modalities if m not in MODALITIES]
+    if unknown:
+        raise ModelFileError(model_path, f"takes {', '.join(unknown)}, which the phantom does not make "
+                                         f"(it makes {', '.join(MODALITIES)})")
+    name = f"phantom{args.seed:03d}"
+    case = make_case(args.seed, size=args.size, lesion=True, name=name)
+    volumes = [case.volume(case.images[m].astype(np.float32)) for m in model.modalities]
+    result = run_model(volumes, model, device=args.device)
+
+    out: Path = args.out
+    first = model.modalities[0]
+    write_volume(volumes[0], out / f"{name}_{first}.nii.gz")
+    write_volume(result.output, out / f"{name}_healthy.nii.gz")
+    write_volume(result.difference, out / f"{name}_diff.nii.gz")
+    write_volume(result.mask, out / f"{name}_mask.nii.gz", dtype="uint8")
+
+    # Scores on [0, 1] intensities normalized as the model saw the input, inside the brain.
+    brain = case.tissue > 0
+    changed = case.changed > 0
+    params = fit_normalization(volumes[0].array, kind=model.conventions.get("normalization", {}).get("kind", "mr"),
+                               foreground=brain)
+    x = normalize(volumes[0].array, params)
+    y = normalize(result.output.array, params)
+    truth = normalize(case.healthy[first].astype(np.float32), params)
+    scores = score_case(x, y, result.difference.array, true_mask=changed, foreground=brain,
+                        threshold=model.threshold, truth=truth, changed=changed)
+    untouched_lesion_psnr = psnr(x, truth, changed & brain)
+
+    z = int(np.argmax(changed.reshape(changed.shape[0], -1).sum(axis=1)))
+    png = save_overview(out / f"{name}_overview.png", volumes[0].array[z], result.output.array[z],
+                        result.difference.array[z], result.mask.array[z], changed[z],
+                        f"{model_path.name} on {name} ({first}), axial slice {z}")
+    seconds = time.perf_counter() - started
+    print(f"model       {model_path} ({model.method}, {', '.join(model.modalities)})")
+    print(f"case        {name}: {args.size} phantom, seed {args.seed}, {int(changed.sum())} changed voxels")
+    print(f"device      {result.device}: {result.slices_run} slices in {result.seconds:.1f} s")
+    print(f"non-lesion PSNR (brain, outside the changed region): {scores['psnr_nonlesion']:.2f} dB")
+    print(f"mask Dice at threshold {model.threshold:g}: {scores['dice']:.3f}  (AUPRC {scores['auprc']:.3f})")
+    print(f"lesion PSNR vs the true healthy volume: {scores['psnr_lesion']:.2f} dB "
+          f"(input: {untouched_lesion_psnr:.2f} dB)")
+    print(f"written     {out}/{name}_{{healthy,diff,mask}}.nii.gz and {png.name}")
+    print(f"total time  {seconds:.1f} s")
+    return 0
