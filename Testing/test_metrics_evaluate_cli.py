@@ -12,9 +12,10 @@ import pytest
 
 from lesiongan.cli import main
 from lesiongan.data.volume import write_volume
+from lesiongan.infer.modelfile import save_model
 from lesiongan.metrics.evaluate_cli import markdown
 from lesiongan.metrics.protocol import summarize
-from test_infer_support import brain_volume, write_model
+from test_infer_support import CeilingGenerator, brain_volume, write_model
 
 
 def _write_subjects(root: Path, count: int) -> None:
@@ -82,3 +83,18 @@ def test_markdown_marks_undefined_and_single_values():
     assert "| Dice | 0.600 ± 0.100 | 2 |" in table
     assert "| AUPRC | 0.900 | 1 |" in table
     assert "| a | 0.500 | n/a |" in table
+
+
+def test_evaluate_scores_healthiness_with_the_models_own_segmentor(tmp_path, capsys):
+    _write_subjects(tmp_path / "data", 1)
+    # The segmentor is the identity (network range): 'lesion' wherever the image is above 0.75.
+    conventions = {"modalities": ["flair"], "orientation": "LPS", "axis": "axial"}
+    for name, ceiling in (("removes", 0.0), ("keeps", 1.0)):
+        save_model(tmp_path / f"{name}.pt", method="factor", conventions=conventions, provenance={},
+                   networks={"a2n": CeilingGenerator(ceiling=ceiling), "segmentor": CeilingGenerator(ceiling=1.0)})
+        main(["evaluate", "--model", str(tmp_path / f"{name}.pt"), "--data", str(tmp_path / "data"),
+              "--split", "all", "--out", str(tmp_path / name), "--device", "cpu"])
+    scores = {name: json.loads((tmp_path / name / "evaluation.json").read_text())["subjects"]["Case_000"]
+              for name in ("removes", "keeps")}
+    assert scores["removes"]["healthiness"] == 1.0  # outputs capped at 0.5: nothing left to find
+    assert scores["keeps"]["healthiness"] <= 0.0  # the whole blob is still there
