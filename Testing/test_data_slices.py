@@ -58,7 +58,7 @@ def test_slices_labels_and_truth(two_cases: Path) -> None:
     assert torch.equal(data.truth[outside], data.images[outside])
     assert (data.truth[~outside] < data.images[~outside]).all()
     assert data.changed is not None and torch.equal(data.changed, data.masks)
-    assert data.meta["modalities"] == ["flair", "t2"] and data.meta["normalization"] == {"kind": "mr"}
+    assert data.meta["modalities"] == ["flair", "t2"] and data.meta["normalization"] == {"kind": "mr", "options": {}}
     part = data.subset(data.abnormal_indices)
     assert part.labels.tolist() == [1, 1, 1] and part.subject_ids == ["case_a", "case_a", "case_b"]
     assert torch.equal(part.truth, data.truth[data.abnormal_indices])
@@ -109,7 +109,10 @@ def test_ct_window_and_lits_labels(tmp_path: Path) -> None:
     assert data.images.max().item() == pytest.approx(0.5)  # 40 HU is the middle of the window
     assert data.labels.tolist() == [0, 0, 1, 0]  # liver alone (label 1) is healthy
     assert data.truth is None and data.changed is None
-    assert data.meta["normalization"] == {"kind": "ct", "level": 40, "width": 400}
+    assert data.meta["normalization"] == {"kind": "ct", "options": {"level": 40, "width": 400}}
+    same = SliceSet.from_subjects(discover(tmp_path), modalities=("ct",),
+                                  normalization={"kind": "ct", "options": {"level": 40, "width": 400}})
+    assert torch.equal(same.images, data.images)
 
 
 def test_bad_requests_are_clear(two_cases: Path) -> None:

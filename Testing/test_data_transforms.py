@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lesiongan.data.normalize import denormalize, fit_normalization, normalize
+from lesiongan.data.normalize import denormalize, fit_normalization, foreground_mask, normalize
 from lesiongan.data.orientation import orientation_of, reorient
 from lesiongan.data.resample import resample, resample_inplane
 from lesiongan.data.slicing import AXES, from_slices, to_slices
@@ -130,3 +130,11 @@ def test_slice_shapes_follow_lps_axes() -> None:
     assert to_slices(array, "sagittal").shape == (4, 2, 3)
     with pytest.raises(InputError, match="oblique"):
         to_slices(array, "oblique")
+
+
+def test_foreground_is_above_background_in_any_modality() -> None:
+    flair = np.zeros((1, 2, 3), np.float32)
+    flair[0, 0, 0] = 5
+    ct = np.full((1, 2, 3), -1000, np.float32)
+    ct[0, 1, 2] = 40
+    np.testing.assert_array_equal(foreground_mask([flair, ct]), [[[True, False, False], [False, False, True]]])

@@ -8,6 +8,7 @@ Values clipped away cannot come back from `denormalize`; everything inside the w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,18 @@ def fit_normalization(array: np.ndarray, kind: str = "mr", foreground: np.ndarra
         level, width = float(settings["level"]), float(settings["width"])
         return {"kind": "ct", "level": level, "width": width, "low": level - width / 2, "high": level + width / 2}
     raise InputError(kind, f"unknown normalization kind; choose one of {', '.join(KINDS)}")
+
+
+def foreground_mask(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Voxels above each modality's background (its minimum) in any modality.
+
+    Skull-stripped MR has a constant background at its minimum, CT air too; training and
+    inference fit the MR percentile inside this same mask.
+    """
+    mask = np.zeros(arrays[0].shape, dtype=bool)
+    for array in arrays:
+        mask |= array > array.min()
+    return mask
 
 
 def _bounds(params: dict[str, Any]) -> tuple[float, float]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, VolumeError
-from .normalize import fit_normalization, normalize
+from .normalize import fit_normalization, foreground_mask, normalize
 from .orientation import reorient
 from .readers import Subject, lesion_mask, load_subject
 from .resample import resample, resample_inplane
@@ -26,11 +26,16 @@ def slice_label(mask_slice: np.ndarray | torch.Tensor) -> int:
     return int(bool(mask_slice.any()))
 
 
-def normalization_options(normalization: str | dict[str, Any]) -> dict[str, Any]:
-    """"mr", "ct" or {"kind": ..., options...} -> {"kind": ..., options...} (not yet fitted)."""
-    options = {"kind": normalization} if isinstance(normalization, str) else dict(normalization)
-    fit_normalization(np.ones((1, 1, 1), np.float32), **options)  # rejects unknown kinds and options now
-    return options
+def normalization_spec(normalization: str | dict[str, Any]) -> dict[str, Any]:
+    """"mr", "ct", {"kind": "ct", "level": 40, ...} or {"kind": ..., "options": {...}} ->
+    {"kind": ..., "options": {...}}, the form a model file records (not yet fitted)."""
+    if isinstance(normalization, str):
+        normalization = {"kind": normalization}
+    rest = {key: value for key, value in normalization.items() if key not in ("kind", "options")}
+    spec = {"kind": normalization.get("kind", "mr"), "options": {**normalization.get("options", {}), **rest}}
+    # Fitting on a dummy volume rejects an unknown kind or option now, not after loading data.
+    fit_normalization(np.ones((1, 1, 1), np.float32), spec["kind"], **spec["options"])
+    return spec
 
 
 def select_slices(count: int, slice_range: tuple[int, int] | int | None) -> range:
@@ -92,10 +97,10 @@ class SliceSet:
         if spacing is not None and resize is not None:
             raise InputError("SliceSet", "give an in-plane spacing or a resize, not both")
         array_axis(axis)
-        options = normalization_options(normalization)
+        spec = normalization_spec(normalization)
         modalities = tuple(modalities)
         grid = _Grid(orientation, axis, spacing, resize)
-        parts = [_subject_slices(subject, modalities, grid, options, size, slice_range, foreground_only)
+        parts = [_subject_slices(subject, modalities, grid, spec, size, slice_range, foreground_only)
                  for subject in subjects]
         parts = [part for part in parts if part["images"].shape[0]]
         if not parts:
@@ -109,7 +114,7 @@ class SliceSet:
         meta = {"modalities": list(modalities), "orientation": orientation, "axis": axis,
                 "spacing": _listed(spacing), "size": _listed(size), "resize": _listed(resize),
                 "slice_range": _listed(slice_range), "foreground_only": foreground_only,
-                "normalization": options}
+                "normalization": spec}
         return cls(join("images"), masks,
                    torch.tensor([slice_label(m) for m in masks], dtype=torch.long),
                    [sid for part in parts for sid in part["subject_ids"]], join("slice_index"), meta,
@@ -141,7 +146,7 @@ class _Grid:
         return volume
 
 
-def _subject_slices(subject: Subject, modalities: tuple[str, ...], grid: _Grid, options: dict[str, Any],
+def _subject_slices(subject: Subject, modalities: tuple[str, ...], grid: _Grid, spec: dict[str, Any],
                     size: tuple[int, int] | None, slice_range: tuple[int, int] | int | None,
                     foreground_only: bool) -> dict[str, Any]:
     volumes, mask = load_subject(subject, modalities)
@@ -156,8 +161,9 @@ def _subject_slices(subject: Subject, modalities: tuple[str, ...], grid: _Grid, 
 
     images, truth = [], []
     has_truth = all(m in subject.healthy for m in modalities)
+    foreground = foreground_mask([volume.array for volume in volumes.values()])
     for modality, volume in volumes.items():
-        params = fit_normalization(volume.array, **options)
+        params = fit_normalization(volume.array, spec["kind"], foreground=foreground, **spec["options"])
         images.append(as_slices(volume.with_array(normalize(volume.array, params)), "linear"))
         if has_truth:  # the healthy twin is normalized like its image, so the two compare
             healthy = read_volume(subject.healthy[modality], channel=subject.channels.get(modality))
