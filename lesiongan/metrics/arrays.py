@@ -12,7 +12,7 @@ ArrayLike = Any  # numpy.ndarray or torch.Tensor
 
 
 def as_array(value: ArrayLike, name: str) -> np.ndarray:
-    """A float64 copy-free view of `value` (numpy array or torch tensor); never modifies it."""
+    """`value` (numpy array or torch tensor) as float64, copied only when needed; never modified."""
     if hasattr(value, "detach"):  # torch.Tensor, without importing torch for numpy callers
         value = value.detach().cpu().numpy()
     array = np.asarray(value)

@@ -16,6 +16,7 @@ import torch
 from ..errors import InputError
 from .arrays import ArrayLike, as_array
 
+# A CPU float32 (N, C, H, W) batch of [0, 1] images -> lesion probabilities (a GPU segmentor moves the batch itself).
 Segmentor = Callable[[torch.Tensor], torch.Tensor]
 BATCH_SIZE = 16
 
