@@ -69,6 +69,16 @@ def test_evaluate_test_split_holds_out_a_fifth(tmp_path, capsys):
     assert len(json.loads((tmp_path / "r" / "evaluation.json").read_text())["subjects"]) == 1
 
 
+def test_evaluate_test_split_follows_the_models_recorded_training_subjects(tmp_path, capsys):
+    _write_subjects(tmp_path / "data", 3)
+    save_model(tmp_path / "m.pt", method="antgan", networks={"a2n": CeilingGenerator(ceiling=0.0)},
+               conventions={"modalities": ["flair"], "orientation": "LPS", "axis": "axial"},
+               provenance={"split": {"train": ["Case_000", "Case_002"], "validation": ["Case_001"]}})
+    main(["evaluate", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "data"), "--out",
+          str(tmp_path / "r"), "--device", "cpu"])
+    assert list(json.loads((tmp_path / "r" / "evaluation.json").read_text())["subjects"]) == ["Case_001"]
+
+
 def test_evaluate_names_a_missing_data_folder(tmp_path, capsys):
     model = write_model(tmp_path / "m.pt")
     assert main(["evaluate", "--model", str(model), "--data", str(tmp_path / "nowhere"), "--out",

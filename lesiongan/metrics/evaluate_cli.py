@@ -53,20 +53,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="data folder in a layout the readers know")
     parser.add_argument("--layout", default="auto", help="data layout (default: detected)")
     parser.add_argument("--split", choices=("test", "all"), default="test",
-                        help="score the held-out 20%% test subjects (the trainer's split) or all (default test)")
+                        help="score the subjects the model was not trained on (its recorded split; else a "
+                             "held-out 20%%), or all (default test)")
     parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder (default ./evaluation)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="mask threshold on the normalized difference map (default: the model's, 0.1)")
 
 
-def select_subjects(data: Path, split: str, layout: str = "auto") -> list[readers.Subject]:
+def select_subjects(data: Path, split: str, layout: str = "auto", provenance: dict | None = None) -> list[readers.Subject]:
+    """`all` subjects, or the `test` ones: those the model was not trained on when its
+    provenance records the training subjects, else the held-out part of the default split."""
     subjects = readers.discover(data, layout)
     if split == "all":
         return subjects
-    test = readers.split_subjects(subjects, TEST_FRACTIONS)[1]
+    trained = ((provenance or {}).get("split") or {}).get("train")
+    if trained is not None:
+        test = [subject for subject in subjects if subject.id not in set(trained)]
+    else:
+        test = readers.split_subjects(subjects, TEST_FRACTIONS)[1]
     if not test:
-        raise LayoutError(data, f"has {len(subjects)} subject(s), too few for a test split; use --split all")
+        raise LayoutError(data, f"has no test subject among its {len(subjects)} (all were trained on, or too few "
+                                "to split); use --split all")
     return test
 
 
@@ -170,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     model_path = args.model or default_model_path()
     device = resolve_device(args.device)
     model = load_model(model_path, device=str(device))
-    subjects = select_subjects(args.data, args.split, args.layout)
+    subjects = select_subjects(args.data, args.split, args.layout, model.provenance)
     segmentor = model_segmentor(model, device)
     ids, rows = [], []
     for index, subject in enumerate(subjects, start=1):
