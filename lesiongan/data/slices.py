@@ -170,8 +170,8 @@ def _subject_slices(subject: Subject, modalities: tuple[str, ...], grid: _Grid, 
             if not healthy.same_grid(volume):
                 raise VolumeError(subject.healthy[modality], f"is not on the grid of {subject.images[modality]}")
             truth.append(as_slices(healthy.with_array(normalize(healthy.array, params)), "linear"))
-    image_slices = np.stack(images, axis=1).astype(np.float32)
-    mask_slices = as_slices(mask, "nearest").astype(np.uint8)[:, None]
+    image_slices = np.stack(images, axis=1).astype(np.float32, copy=False)
+    mask_slices = as_slices(mask, "nearest").astype(np.uint8, copy=False)[:, None]
     changed_slices = None
     if subject.changed is not None:
         changed = read_volume(subject.changed, allow_empty=True)
