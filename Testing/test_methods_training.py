@@ -10,18 +10,26 @@ import torch
 
 from lesiongan.errors import InputError
 from lesiongan.infer.modelfile import load_model, save_model
+from lesiongan.train import TrainConfig, train
 from lesiongan.methods import get_method, resolve_options
 from lesiongan.methods.factorization import cycle_consistency_loss, dice_loss, foreign_mask_indices, run_cycles
 from lesiongan.methods.noise_gan import gradient_penalty
+from lesiongan.nets import from_net, network_spec
 
 SIZE = 32
 
 
 @dataclass
 class Slices:
+    """The parts of `lesiongan.data.slices.SliceSet` the methods and the loop read."""
+
     images: torch.Tensor
     masks: torch.Tensor
     subject_ids: list[str]
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return (self.masks.flatten(1).amax(1) > 0).long()
 
 
 class Sampler:
@@ -29,7 +37,7 @@ class Sampler:
 
     def __init__(self, slices: Slices, seed: int = 0):
         self.slices = slices
-        lesion = slices.masks.flatten(1).amax(1) > 0
+        lesion = slices.labels == 1
         self.kinds = {"abnormal": torch.nonzero(lesion).flatten(), "healthy": torch.nonzero(~lesion).flatten(), "any": torch.arange(len(lesion))}
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -135,23 +143,25 @@ def _run(method, sampler: Sampler, steps: int, batch_size: int = 4) -> list[dict
 
 
 @pytest.mark.parametrize("name", ["phs-paired", "phs-unpaired"])
-def test_factorization_short_run_lowers_cycle_loss_and_exports(name: str, tmp_path) -> None:
-    method = build(name, lr=1e-3)
-    assert method.roles == {"a2n": "G", "segmentor": "S", "reconstructor": "R"}
-    assert ("D_m" in method.networks) == (name == "phs-unpaired")
-    history = _run(method, Sampler(make_slices()), 24)
+def test_factorization_trains_in_the_shared_loop_and_exports(name: str, tmp_path) -> None:
+    """24 steps of the real loop on tiny slices: L_CC falls and model.pt has G, S and R."""
+    history: list[dict[str, float]] = []
+    config = TrainConfig(
+        method=name, data=make_slices(), out=tmp_path / "run", preset="small", options={"lr": 1e-3}, iterations=24, batch_size=4,
+        device="cpu", tensorboard=False, checkpoint_every=1000, sample_every=24, log_every=24, on_step=lambda step, losses: history.append(losses),
+    )
+    model = load_model(train(config))
     cc = [h["cc"] for h in history]
     assert np.mean(cc[-5:]) < 0.7 * np.mean(cc[:5])
     assert ("seg_dice" in history[0]) == (name == "phs-paired") and ("D_m" in history[0]) == (name == "phs-unpaired")
-
-    networks = {role: method.networks[net] for role, net in method.roles.items()}
-    path = save_model(tmp_path / "m.pt", method=name, networks=networks, conventions={"modalities": ["flair"]}, provenance={})
-    model = load_model(path)
+    assert set(model.roles) == {"a2n", "segmentor", "reconstructor"} and model.method == name
+    assert model.extra_channels("reconstructor") == 1
     x = torch.rand(2, 1, SIZE, SIZE) * 2 - 1
     with torch.no_grad():
-        method.networks["R"].eval()
-        assert torch.allclose(model.network("reconstructor")(x, torch.zeros(2, 1, SIZE, SIZE)), method.networks["R"](x, torch.zeros(2, 1, SIZE, SIZE)))
-    assert set(model.roles) == {"a2n", "segmentor", "reconstructor"}
+        assert model.network("a2n")(x).shape == x.shape
+        assert model.network("reconstructor")(x, torch.zeros(2, 1, SIZE, SIZE)).shape == x.shape
+        mask = model.network("segmentor")(x)
+    assert mask.shape == (2, 1, SIZE, SIZE) and 0 <= mask.min() <= mask.max() <= 1
 
 
 def test_cgan_short_run_lowers_identity_loss() -> None:
@@ -188,3 +198,15 @@ def test_noise_gans_check_the_slice_size_and_train() -> None:
         # The generator reports a loss on its own steps only: every step for DCGAN, every 5th for WGAN-GP.
         assert ["G" in h for h in history] == ([True] * 5 if name == "dcgan" else [False] * 4 + [True])
     assert "gp" in history[0]
+
+
+def test_concat_pools_sequences_as_one_channel_samples() -> None:
+    """'Concat': four-sequence slices give one-channel samples, each a sequence of a drawn slice."""
+    slices = make_slices()
+    four = Slices(torch.cat([0.5 * slices.images + k for k in range(4)], 1), slices.masks, slices.subject_ids)
+    method = get_method("dcgan")(resolve_options("dcgan", "small", {"concat": True}), channels=4)
+    assert network_spec(method.networks["G"])["kwargs"]["out_channels"] == 1
+    real = from_net(method.make_batch(Sampler(four), 64)["real"])
+    assert real.shape == (64, 1, SIZE, SIZE)
+    sequence = real.amax((1, 2, 3)).floor()  # the offset added to each sequence above
+    assert set(sequence.tolist()) == {0.0, 1.0, 2.0, 3.0}

@@ -157,7 +157,7 @@ class PathologyFactorization(Method):
             if getattr(slices, "subject_ids", None) is None:
                 raise InputError("training slices", "unpaired training needs the subject of each slice (subject_ids)")
             subject_ids = np.asarray(slices.subject_ids)
-            abnormal = np.flatnonzero(slices.masks.flatten(1).amax(1).numpy() > 0)
+            abnormal = np.flatnonzero(np.asarray(slices.labels).reshape(-1) == 1)
             self._subject_cache = (id(slices), subject_ids, abnormal)
         return self._subject_cache[1], self._subject_cache[2]
 

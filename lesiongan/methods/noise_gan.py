@@ -8,7 +8,8 @@
 
 One `train_step` is one critic step; the generator steps on every `n_critic`-th. The image
 size (64 or 128) is the `size` option; the slices must have been resized to it (data
-option `size`). 'Concat' is a data choice: the four sequences pooled as 1-channel samples.
+option `--size`). With `concat` the sequences of multi-channel slices are pooled as
+one-channel samples (Han et al.'s 'Concat'): each drawn slice gives one random sequence.
 """
 
 from __future__ import annotations
@@ -24,12 +25,9 @@ from ..nets import from_net
 from ..nets.noise import NoiseDiscriminator, NoiseGenerator
 from .base import Method, Sampler, register_method
 
-# Han et al. Sec. 3.2.1 as data options: sagittal slices #80-#149 of the 240, resized to the
-# GAN's size; 'Concat' pools the four sequences as separate one-channel samples.
-HAN_DATA_PRESETS: dict[str, dict[str, Any]] = {
-    "han-sequence": {"axis": "sagittal", "slice_range": [80, 150], "size": 128, "modalities": ["flair"]},
-    "han-concat": {"axis": "sagittal", "slice_range": [80, 150], "size": 128, "modalities": ["flair", "t1", "t1ce", "t2"], "pool_modalities": True},
-}
+# Han et al. Sec. 3.2.1 as data options of `lesiongan train` (TrainConfig fields): sagittal
+# slices #80-#149 of the 240 (FIRST <= k < STOP); the slices are then brought to the GAN's size.
+HAN_DATA_OPTIONS: dict[str, Any] = {"axis": "sagittal", "slice_range": (80, 150)}
 
 
 # --- losses (pure functions) ---------------------------------------------------------------
@@ -67,8 +65,14 @@ def generator_loss(kind: str, fake_score: torch.Tensor) -> torch.Tensor:
 
 
 # --- the methods -------------------------------------------------------------------------
-_NET_DEFAULTS: dict[str, Any] = {"size": 64, "latent_dim": 100, "ngf": 32, "ndf": 32, "d_activation": "elu"}
-_PRESETS: dict[str, dict[str, Any]] = {"han-64": {"size": 64}, "han-128": {"size": 128}, "small": {"size": 32, "ngf": 8, "ndf": 8, "latent_dim": 32}}
+_NET_DEFAULTS: dict[str, Any] = {"size": 64, "latent_dim": 100, "ngf": 32, "ndf": 32, "d_activation": "elu", "concat": False}
+_PRESETS: dict[str, dict[str, Any]] = {
+    "han-64": {"size": 64},
+    "han-128": {"size": 128},
+    "han-concat-64": {"size": 64, "concat": True},
+    "han-concat-128": {"size": 128, "concat": True},
+    "small": {"size": 32, "ngf": 8, "ndf": 8, "latent_dim": 32},
+}
 
 
 class NoiseGAN(Method):
@@ -81,6 +85,7 @@ class NoiseGAN(Method):
     def __init__(self, options: dict[str, Any], channels: int, *args: Any, **kwargs: Any):
         super().__init__(options, channels, *args, **kwargs)
         o = self.options
+        channels = 1 if o["concat"] else channels
         self.networks = {
             "G": NoiseGenerator(o["latent_dim"], channels, size=o["size"], ngf=o["ngf"], out_activation=o["out_activation"]).to(self.device),
             "D": NoiseDiscriminator(channels, size=o["size"], ndf=o["ndf"], activation=o["d_activation"], norm=o["d_norm"]).to(self.device),
@@ -98,6 +103,9 @@ class NoiseGAN(Method):
 
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
         images, _ = self.fetch(sampler, "any", batch_size)
+        if self.options["concat"]:
+            picks = torch.randint(images.shape[1], (batch_size,), generator=self.noise_generator).to(self.device)
+            images = images[torch.arange(batch_size, device=self.device), picks][:, None]
         size = self.options["size"]
         if tuple(images.shape[-2:]) != (size, size):
             raise InputError(
