@@ -2,10 +2,26 @@
 
     from lesiongan.infer import load_model, run_model
     result = run_model(read_volume("case_flair.nii.gz"), load_model("model.pt"))
+
+Names are imported on first use, so `lesiongan.infer.catalog` and `.dependencies` stay
+importable in a Slicer that has no torch yet.
 """
 
-from .engine import InferenceResult, resolve_device, run_model, threshold_difference
-from .modelfile import FORMAT, VERSION, ModelFile, load_model, save_model
+from __future__ import annotations
 
-__all__ = ["FORMAT", "VERSION", "InferenceResult", "ModelFile", "load_model", "resolve_device", "run_model",
-           "save_model", "threshold_difference"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "InferenceResult": "engine", "resolve_device": "engine", "run_model": "engine",
+    "threshold_difference": "engine",
+    "FORMAT": "modelfile", "VERSION": "modelfile", "ModelFile": "modelfile", "load_model": "modelfile",
+    "save_model": "modelfile",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,7 @@ import torch
 from scipy import ndimage
 
 from ..data import normalize as normalization
+from ..data.normalize import foreground_mask
 from ..data.orientation import orientation_of, reorient
 from ..data.resample import resample, resample_inplane
 from ..data.slicing import array_axis, from_slices, to_slices
@@ -67,17 +68,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError as error:
         raise LesionGANError(f"unknown device {name!r} (use auto, cpu or cuda)") from error
-
-
-def foreground_mask(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Voxels above each modality's background (its minimum) in any modality.
-
-    Skull-stripped MR (BraTS, ISLES) has a constant background at its minimum; CT air too.
-    """
-    mask = np.zeros(arrays[0].shape, dtype=bool)
-    for array in arrays:
-        mask |= array > array.min()
-    return mask
 
 
 def threshold_difference(difference: Volume, threshold: float, foreground: Volume | None = None,
