@@ -26,7 +26,7 @@ from ..data.resample import resample, resample_inplane
 from ..data.slicing import array_axis, from_slices, to_slices
 from ..data.volume import Volume
 from ..errors import Cancelled, InputError, LesionGANError, VolumeError
-from ..nets import from_net, to_net
+from ..nets import to_net
 from .modelfile import ModelFile
 
 Progress = Callable[[int, int], None]
@@ -143,6 +143,7 @@ def _forward_slices(net: torch.nn.Module, stack: np.ndarray, extra: np.ndarray |
         try:
             with torch.inference_mode(), _autocast(device):
                 generated = net(inputs)
+            # network range is twice the normalized one (see lesiongan.nets.from_net)
             change = ((generated[:, :channels].float() - images) / 2).cpu().numpy()
         except torch.OutOfMemoryError as error:
             if device.type == "cuda":
@@ -192,7 +193,7 @@ def run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str = 
     conventions = model.conventions
     axis = str(conventions.get("axis", "axial"))
     array_axis(axis)  # an unknown axis name fails here, before any work
-    target = torch.device(resolve_device(device))
+    target = resolve_device(device)
     net = model.network(role, target)
 
     # 1. model frame: orientation, then in-plane spacing
