@@ -114,3 +114,17 @@ def test_missing_kind_of_slices_is_a_clear_error(tmp_path: Path) -> None:
     slices.labels = torch.ones(10, dtype=torch.long)
     with pytest.raises(InputError, match="healthy"):
         train(config(tmp_path / "run", data=slices))
+
+
+def test_sigterm_becomes_a_stop_request_and_handlers_are_restored(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from lesiongan.train.loop import StopRequest
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequest(tmp_path) as stop:
+        assert not stop.requested()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested()
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--axis", default="axial", choices=["axial", "coronal", "sagittal"])
     parser.add_argument("--spacing", type=float, help="in-plane spacing in mm (default: as read)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="in-plane size in voxels")
-    parser.add_argument("--slice-range", type=float, nargs=2, metavar=("LO", "HI"), help="keep slices in this fraction of the axis")
+    parser.add_argument("--slice-range", type=int, nargs=2, metavar=("FIRST", "STOP"), help="keep only slices FIRST <= k < STOP along the axis")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="subjects held out (recorded in split.json)")
     parser.add_argument("--ngf", type=int, help="generator width (shorthand for --set ngf=N)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a method option")

@@ -51,7 +51,7 @@ class TrainConfig:
     axis: str = "axial"
     spacing: float | None = None
     size: tuple[int, int] | None = None
-    slice_range: tuple[float, float] | None = None
+    slice_range: tuple[int, int] | None = None
     val_fraction: float = 0.2
     iterations: int = 1000
     batch_size: int = 1
