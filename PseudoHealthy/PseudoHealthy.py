@@ -206,25 +206,17 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return str(catalog.resolve_model(self.currentModelData(), progress=progress))
 
     # ------------------------------------------------------------ running
-    def ensureTorch(self) -> bool:
-        """PyTorch is needed at the first Apply; offer the PyTorch extension's installer."""
-        try:
-            import torch  # noqa: F401
+    def ensureDependencies(self) -> bool:
+        """Torch (through the PyTorch extension) and the other packages are checked at the first
+        Apply, not at import, so that the panel opens in a Slicer without them."""
+        from lesiongan.errors import LesionGANError
+        from lesiongan.infer.dependencies import ensure_requirements
 
-            return True
-        except ImportError:
-            pass
         try:
-            import PyTorchUtils
-        except ImportError:
-            slicer.util.errorDisplay(_("This module needs PyTorch. Install the 'PyTorch' extension from the "
-                                       "Extensions Manager, restart Slicer, then press Apply again."))
+            return ensure_requirements(slicer, None, confirm=slicer.util.confirmOkCancelDisplay)
+        except LesionGANError as error:  # the PyTorch extension is missing: the message says what to do
+            slicer.util.errorDisplay(str(error))
             return False
-        torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True)
-        if torch is None:
-            slicer.util.errorDisplay(_("PyTorch was not installed; the model cannot run without it."))
-            return False
-        return True
 
     def showProgress(self, text: str, done: int, total: int) -> None:
         self.ui.progressBar.show()
@@ -238,7 +230,7 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._cancelRequested = True
             self.ui.statusLabel.text = _("Cancelling...")
             return
-        if not self.ensureTorch():
+        if not self.ensureDependencies():
             return
         from lesiongan.errors import Cancelled
 

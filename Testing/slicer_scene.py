@@ -19,7 +19,8 @@ import vtk
 from lesiongan.data.volume import Volume
 from PseudoHealthyLib.nodes import updateNodeFromVolume
 
-SLICE_VIEWS = ("Red", "Yellow", "Green")
+# Slicer's default slice views and their orientations.
+SLICE_VIEWS = {"Red": "Axial", "Yellow": "Sagittal", "Green": "Coronal"}
 
 
 @dataclass
@@ -55,11 +56,11 @@ class SlicerScene:
         segmentationsLogic.SetMRMLScene(scene)
         sliceLogics = {}
         collection = vtk.vtkCollection()
-        for name in SLICE_VIEWS:
+        for name, orientation in SLICE_VIEWS.items():
             sliceLogic = slicer.vtkMRMLSliceLogic()
             sliceLogic.SetMRMLApplicationLogic(applicationLogic)
             sliceLogic.SetMRMLScene(scene)
-            sliceLogic.AddSliceNode(name)  # the slice node and its composite node
+            sliceLogic.AddSliceNode(name).SetOrientation(orientation)  # also adds the composite node
             collection.AddItem(sliceLogic)
             sliceLogics[name] = sliceLogic
         applicationLogic.SetSliceLogics(collection)
