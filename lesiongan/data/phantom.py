@@ -96,6 +96,7 @@ class _Grid:
     origin: tuple[float, float, float]
     probabilities: torch.Tensor  # (1, 3, z, y, x): CSF, GM, WM
     support: np.ndarray  # flat indices of voxels that tissue can reach after warping
+    support_position: np.ndarray  # (z, y, x) int32: a voxel's place in `support`, -1 outside
 
 
 def _grid_geometry(size: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
@@ -163,8 +164,11 @@ def _grid(size: str) -> _Grid:
     reach_mm = _MAX_DEFORMATION_MM + _MAX_MASS_EFFECT_MM
     radius = [int(np.ceil(reach_mm / s)) + 1 for s in spacing[::-1]]
     support = ndimage.maximum_filter(probabilities.sum(0) > 0.01, size=[2 * r + 1 for r in radius])
+    support_index = np.flatnonzero(support)
+    position = np.full(support.shape, -1, dtype=np.int32)
+    position.ravel()[support_index] = np.arange(support_index.size, dtype=np.int32)
     return _Grid(probabilities.shape[1:], spacing, origin,  # type: ignore[arg-type]
-                 torch.from_numpy(probabilities)[None], np.flatnonzero(support))
+                 torch.from_numpy(probabilities)[None], support_index, position)
 
 
 # ---------------------------------------------------------------- random smooth fields
@@ -175,15 +179,19 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], nodes: int | 
     it costs a few passes over the output instead of a 3D filter.
     """
     nodes = (nodes,) * len(shape) if isinstance(nodes, int) else nodes
-    result = rng.standard_normal(nodes)
+    result = rng.standard_normal(nodes).astype(np.float32)
     for axis, (length, count) in enumerate(zip(shape, nodes)):
-        position = np.linspace(0.0, 1.0, length)[:, None]
-        centres = np.linspace(0.0, 1.0, count)[None, :]
+        position = np.linspace(0.0, 1.0, length, dtype=np.float32)[:, None]
+        centres = np.linspace(0.0, 1.0, count, dtype=np.float32)[None, :]
         width = 1.0 / max(count - 1, 1)
         basis = np.exp(-0.5 * ((position - centres) / width) ** 2)
         result = np.moveaxis(np.tensordot(basis, np.moveaxis(result, axis, 0), axes=1), 0, axis)
-    result -= result.mean()
-    return (result / (result.std() + 1e-12)).astype(np.float32)
+    # The field is smooth, so every 4th voxel along each axis gives its statistics.
+    sample = result[tuple(slice(None, None, 4) for _ in shape)]
+    mean, std = float(sample.mean()), float(sample.std()) + 1e-12
+    result -= mean
+    result /= std
+    return np.ascontiguousarray(result)
 
 
 def _sample(volume: torch.Tensor, points_zyx: np.ndarray) -> np.ndarray:
@@ -290,10 +298,9 @@ def _to_int16(signal: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(signal), 0, np.iinfo(np.int16).max).astype(np.int16)
 
 
-def _render(signal: np.ndarray, brain: np.ndarray, bias: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """Rician magnitude of the biased signal inside the brain (skull-stripped, 0 outside, as BraTS)."""
-    value = signal[brain] * bias[brain]
-    return np.sqrt((value + noise[0][brain]) ** 2 + noise[1][brain] ** 2)
+def _render(signal: np.ndarray, bias: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """int16 Rician magnitude of the biased signal (voxel values, given for brain voxels)."""
+    return _to_int16(np.sqrt((signal * bias + noise[0]) ** 2 + noise[1] ** 2))
 
 
 def _as_rng(rng_or_seed: np.random.Generator | int | tuple[int, ...] | list[int]) -> np.random.Generator:
@@ -312,35 +319,34 @@ def make_case(rng_or_seed: np.random.Generator | int | tuple[int, ...] | list[in
     healthy_probabilities = _deformed_probabilities(grid, rng)
     grown = _lesion(healthy_probabilities, grid.spacing, rng) if lesion else None
 
+    # Skull-stripped like BraTS: 0 outside the brain, so only brain voxels are rendered.
     brain = healthy_probabilities.sum(0) > 0.5
-    support_mask = np.zeros(grid.shape, dtype=bool)
-    support_mask.ravel()[grid.support] = True
+    brain_index = np.flatnonzero(brain)
+    brain_tissue = healthy_probabilities.reshape(3, -1)[:, brain_index]
+    if grown is not None:
+        box_position = grid.support_position[grown.box]
+        box_brain = (grown.probabilities.sum(0) > 0.5) & (box_position >= 0)
     images: dict[str, np.ndarray] = {}
     healthy: dict[str, np.ndarray] = {}
     for modality in MODALITIES:
         gain = rng.uniform(0.85, 1.15)
         bias = np.exp(rng.uniform(0.08, 0.2) * smooth_field(rng, grid.shape, 3)) * gain
         sigma = rng.uniform(0.015, 0.03) * max(_TISSUE_MEANS[modality])
-        # One noise realization for the pair, drawn on the support only (it holds both brains).
-        noise = np.zeros((2, *grid.shape), dtype=np.float32)
-        noise.reshape(2, -1)[:, grid.support] = sigma * rng.standard_normal((2, grid.support.size), dtype=np.float32)
+        # One noise realization for the pair, drawn on the support (it holds both brains).
+        noise = sigma * rng.standard_normal((2, grid.support.size), dtype=np.float32)
 
-        signal = _signal(healthy_probabilities, modality, None)
-        healthy_image = np.zeros(grid.shape, dtype=np.float32)
-        healthy_image[brain] = _render(signal, brain, bias, noise)
-        healthy[modality] = _to_int16(healthy_image)
+        healthy[modality] = np.zeros(grid.shape, dtype=np.int16)
+        healthy[modality].ravel()[brain_index] = _render(
+            _signal(brain_tissue, modality), bias.ravel()[brain_index],
+            noise[:, grid.support_position.ravel()[brain_index]])
+        images[modality] = healthy[modality].copy()
         if grown is None:
-            images[modality] = healthy[modality].copy()
             continue
         # The lesion case differs from the healthy one only inside the lesion's box.
-        box = grown.box
-        box_brain = (grown.probabilities.sum(0) > 0.5) & support_mask[box]
-        box_image = np.zeros(box_brain.shape, dtype=np.float32)
-        box_image[box_brain] = _render(_signal(grown.probabilities, modality, grown), box_brain,
-                                       bias[box], noise[(slice(None), *box)])
-        image = healthy[modality].copy()
-        image[box] = _to_int16(box_image)
-        images[modality] = image
+        box_image = np.zeros(box_brain.shape, dtype=np.int16)
+        box_image[box_brain] = _render(_signal(grown.probabilities, modality, grown)[box_brain],
+                                       bias[grown.box][box_brain], noise[:, box_position[box_brain]])
+        images[modality][grown.box] = box_image
 
     labels = np.zeros(grid.shape, dtype=np.uint8)
     if grown is not None:
@@ -348,10 +354,12 @@ def make_case(rng_or_seed: np.random.Generator | int | tuple[int, ...] | list[in
     changed = labels > 0
     for modality in MODALITIES:
         changed |= images[modality] != healthy[modality]
-    tissue = np.where(brain, healthy_probabilities.argmax(0) + 1, 0).astype(np.uint8)
+    tissue = np.zeros(grid.shape, dtype=np.uint8)
+    tissue.ravel()[brain_index] = brain_tissue.argmax(0) + 1
     centre = None
-    if grown is not None and labels.any():
-        centre = tuple(int(round(c)) for c in ndimage.center_of_mass(labels > 0))
+    if grown is not None and grown.labels.any():
+        centre_in_box = ndimage.center_of_mass(grown.labels > 0)
+        centre = tuple(int(round(c + s.start)) for c, s in zip(centre_in_box, grown.box))
     return PhantomCase(name, images, healthy, labels, changed.astype(np.uint8), tissue, grid.spacing, grid.origin,
                        BRATS_DIRECTION, centre)  # type: ignore[arg-type]
 
