@@ -244,12 +244,12 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                         parameters.inputVolume, self.resolvedModelPath(), threshold=parameters.threshold,
                         device=parameters.device, limitToForeground=parameters.limitToForeground,
                         minimumComponentSize=parameters.minimumComponentSize, createNew=parameters.createNew,
+                        heatmapOpacity=parameters.heatmapOpacity,
                         progress=lambda done, total: self.showProgress(_("Slices"), done, total),
                         cancel=lambda: self._cancelRequested)
                 except Cancelled:
                     self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
                     return
-                self.logic.showResults(parameters.inputVolume, parameters.heatmapOpacity)
                 self.ui.statusLabel.text = _("Done in {seconds:.1f} s on {device}; mask: {voxels} voxels.").format(
                     seconds=result.seconds, device=result.device, voxels=result.maskVoxels)
         finally:
@@ -268,7 +268,9 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 value=value, voxels=result.maskVoxels)
 
     def onOpacityChanged(self, value: float) -> None:
-        self.logic.setHeatmapOpacity(value)
+        inputVolume = self._parameterNode.inputVolume if self._parameterNode else None
+        if inputVolume and "difference" in self.logic.outputNodes(inputVolume):
+            self.logic.setHeatmapOpacity(value)
 
 
 class PseudoHealthyTest(ScriptedLoadableModuleTest):

@@ -147,8 +147,7 @@ def test_second_run_reuses_nodes_unless_create_new(case, modelPath):
 
 def test_show_results_sets_slice_views(case, modelPath):
     built, inputNode, logic = case
-    result = logic.process(inputNode, modelPath, device="cpu")
-    logic.showResults(inputNode, heatmapOpacity=0.3)
+    result = logic.process(inputNode, modelPath, device="cpu", heatmapOpacity=0.3)
     for name, sliceLogic in built.sliceLogics.items():
         composite = sliceLogic.GetSliceCompositeNode()
         assert composite.GetBackgroundVolumeID() == inputNode.GetID(), name
@@ -193,3 +192,12 @@ def test_bad_inputs_are_named(case, modelPath, tmp_path):
                                className="vtkMRMLLabelMapVolumeNode")
     with pytest.raises(InputError, match="Labels"):
         logic.process(labelmap, modelPath)
+
+
+def test_heatmap_prefers_slicers_inferno(case):
+    built, _, logic = case
+    # In Slicer the color logic loads Inferno.txt from its default color files.
+    inferno = built.scene.AddNewNodeByClass("vtkMRMLColorTableNode", "Inferno")
+    before = built.nodeCount()
+    assert logic.heatmapColorNode() is inferno
+    assert built.nodeCount() == before

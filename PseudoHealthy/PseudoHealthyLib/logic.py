@@ -104,12 +104,13 @@ class PseudoHealthyLogic(ScriptedLoadableModuleLogic):
     # ---------------------------------------------------------------- process
     def process(self, inputVolume: slicer.vtkMRMLScalarVolumeNode, model: object = None, threshold: float = 0.1,
                 device: str = "auto", *, limitToForeground: bool = True, minimumComponentSize: int = 0,
-                batchSize: int | None = None, createNew: bool = False,
+                batchSize: int | None = None, createNew: bool = False, heatmapOpacity: float | None = None,
                 progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
                 ) -> PseudoHealthyResult:
         """Run the model on `inputVolume` and add (or update) the output nodes.
 
         A second run on the same input updates the nodes of the first unless `createNew`.
+        With `heatmapOpacity` the slice views also show the results (see `showResults`).
         `progress(done, total)` is called as slices are processed; when `cancel()` returns
         True the run stops with `lesiongan.errors.Cancelled` and no node is added or changed.
         """
@@ -147,6 +148,8 @@ class PseudoHealthyLogic(ScriptedLoadableModuleLogic):
                 scene.RemoveNode(node)
             raise
         seconds = time.perf_counter() - started
+        if heatmapOpacity is not None:
+            self.showResults(inputVolume, heatmapOpacity)
         logging.info("PseudoHealthy: done in %.1f s on %s", seconds, inference.device)
         return self._result(outputs, threshold, maskVoxels, seconds=seconds, device=str(inference.device),
                             slicesRun=int(inference.slices_run))
