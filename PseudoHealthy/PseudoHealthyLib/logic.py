@@ -120,23 +120,20 @@ class PseudoHealthyLogic(ScriptedLoadableModuleLogic):
         self._checkInput(inputVolume)
         volume = volumeFromNode(inputVolume)
         loadedModel = self.loadModel(model)
-        options = {} if batchSize is None else {"batch_size": batchSize}
         logging.info("PseudoHealthy: processing %s", inputVolume.GetName())
         started = time.perf_counter()
         inference = engine.run_model(volume, loadedModel, role="a2n", threshold=threshold,
                                      limit_to_foreground=limitToForeground,
                                      min_component_size=minimumComponentSize, device=device,
-                                     progress=progress, cancel=cancel, **options)
+                                     batch_size=batchSize, progress=progress, cancel=cancel)
         # Nodes are touched only once the model has finished: a cancel or a failure above
         # leaves the scene as it was.
         outputs = {} if createNew else findOutputNodes(scene, inputVolume, ROLES)
         created: list[slicer.vtkMRMLNode] = []
         try:
             outputs = self._makeMissingNodes(inputVolume, outputs, created)
-            updateNodeFromVolume(outputs["pseudoHealthy"], inference.output.with_array(
-                inference.output.array.astype(np.float32)))
-            updateNodeFromVolume(outputs["difference"], inference.difference.with_array(
-                inference.difference.array.astype(np.float32)))
+            updateNodeFromVolume(outputs["pseudoHealthy"], inference.output, dtype=np.float32)
+            updateNodeFromVolume(outputs["difference"], inference.difference, dtype=np.float32)
             updateNodeFromVolume(outputs["foreground"], inference.foreground, dtype=np.uint8)
             self._copyWindowLevel(inputVolume, outputs["pseudoHealthy"])
             difference = outputs["difference"]
