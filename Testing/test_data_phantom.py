@@ -3,13 +3,11 @@ determinism by seed, whole-case writes, and the `lesiongan phantom` command."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from lesiongan.cli import main
-from lesiongan.data import phantom
+from lesiongan.data import phantom, readers
 from lesiongan.data.phantom import MODALITIES, make_case, write_cases
 from lesiongan.data.volume import read_volume
 from lesiongan.errors import InputError, LayoutError
@@ -97,7 +95,6 @@ def test_grids_share_the_brats_field_of_view():
 
 
 def test_written_cases_are_the_made_cases_in_the_brats_layout(tmp_path):
-    readers = pytest.importorskip("lesiongan.data.readers")
     folders = write_cases(tmp_path, 3, seed=5, size="tiny", healthy_fraction=0.34)
     assert [f.name for f in folders] == ["Phantom_5_000", "Phantom_5_001", "Phantom_5_002"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f.name for f in folders]  # no staging left
@@ -114,7 +111,7 @@ def test_written_cases_are_the_made_cases_in_the_brats_layout(tmp_path):
         np.testing.assert_array_equal(volumes["flair"].array, expected.images["flair"])
         np.testing.assert_array_equal(read_volume(subject.healthy["t2"]).array, expected.healthy["t2"])
         np.testing.assert_array_equal(mask.array, expected.labels)
-        changed = readers.read_volume(subject.changed, allow_empty=True).array
+        changed = read_volume(subject.changed, allow_empty=True).array
         np.testing.assert_array_equal(changed, expected.changed)
         assert volumes["t1"].spacing == pytest.approx((3.75, 3.75, 4.84375))
         assert volumes["t1"].direction == phantom.BRATS_DIRECTION

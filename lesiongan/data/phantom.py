@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +77,7 @@ class PhantomCase:
     spacing: tuple[float, float, float]
     origin: tuple[float, float, float] = BRATS_ORIGIN
     direction: tuple[float, ...] = BRATS_DIRECTION
-    lesion_center: tuple[int, int, int] | None = field(default=None)
+    lesion_center: tuple[int, int, int] | None = None  # (z, y, x) voxel
 
     @property
     def lesion_voxels(self) -> int:
