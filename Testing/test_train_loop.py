@@ -128,3 +128,14 @@ def test_sigterm_becomes_a_stop_request_and_handlers_are_restored(tmp_path: Path
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.requested()
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_crash_is_reported_in_progress_json(tmp_path: Path) -> None:
+    def crash(step: int, losses: dict[str, float]) -> None:
+        if step == 2:
+            raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError):
+        train(config(tmp_path / "run", on_step=crash))
+    progress = json.loads((tmp_path / "run" / "progress.json").read_text())
+    assert progress["state"] == "failed" and "out of memory" in progress["error"] and progress["step"] == 2

@@ -251,6 +251,7 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
     log = RunLog(out, config.iterations, step, elapsed, config.tensorboard) if context.is_main else None
     if log:
         write_json(out / "config.json", {"config": config.plain(), "options": options, "world_size": context.world_size, "device": str(device), "amp": amp or "off"})
+        log.progress(step, {}, "running")
 
     def checkpoint_now() -> None:
         if context.is_main:
@@ -281,6 +282,12 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
                     checkpoint_now()
                 if config.on_step is not None:
                     config.on_step(step, losses)
+        except Cancelled:
+            raise
+        except Exception as error:
+            if log:  # the Training panel learns that the run died, and why
+                log.progress(step, losses, "failed", error=f"{type(error).__name__}: {error}")
+            raise
         finally:
             if log:
                 log.close()
