@@ -165,7 +165,8 @@ class LesionSynthesisLogic(ScriptedLoadableModuleLogic):
         # Nodes are made only once the model has finished: a cancel or failure leaves the scene as it was.
         scene, name, created = self.scene, volumeNode.GetName(), []
         try:
-            outputNode = self._newNode("vtkMRMLScalarVolumeNode", f"{name} with lesion", volumeNode, SYNTHETIC_ROLE, created)
+            outputNode = self._newNode("vtkMRMLScalarVolumeNode", f"{name} with lesion", volumeNode,
+                                       SYNTHETIC_ROLE, created)
             updateNodeFromVolume(outputNode, painted.output)
             outputNode.CreateDefaultDisplayNodes()
             source, target = volumeNode.GetDisplayNode(), outputNode.GetDisplayNode()

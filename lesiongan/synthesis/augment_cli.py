@@ -9,7 +9,8 @@ from .paint import BLEND_MARGIN_MM
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model file (or catalog name) with a reconstructor or n2a network")
+    parser.add_argument("--model", required=True,
+                        help="model file (or catalog name) with a reconstructor or n2a network")
     parser.add_argument("--healthy", required=True, help="folder of healthy volumes (any layout the readers know)")
     parser.add_argument("--abnormal", default=None,
                         help="folder of abnormal volumes whose lesion masks are used as regions when their grid fits")

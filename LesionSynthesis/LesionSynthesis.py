@@ -1,0 +1,451 @@
+"""Lesion Synthesis: the Slicer module, its panel and its self-test.
+
+The computation lives in LesionSynthesisLib (usable from the Python console); this file is the
+only one of the module that imports qt/ctk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import ctk
+import numpy as np
+import qt
+import slicer
+import vtk
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from LesionSynthesisLib import LesionSynthesisLogic
+
+BROWSE_ITEM = "Browse..."
+TURING_IMAGE_PIXELS = 256
+
+
+class LesionSynthesis(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Lesion Synthesis")
+        self.parent.categories = ["Image Synthesis"]
+        self.parent.dependencies = ["PseudoHealthy"]  # shares its node conversions and model loading
+        self.parent.contributors = ["The LesionGAN authors"]
+        self.parent.helpText = _("""
+Paints lesions into volumes with GAN generators: paint a region with the Segment Editor and
+synthesize a lesion there, or place random lesions inside the brain and away from the ventricles.
+Also generates new images from noise and runs the Visual Turing Test.
+See the <a href="https://github.com/lesiongan/SlicerLesionGAN/blob/main/docs/lesion_synthesis.md">module documentation</a>.
+""")
+        self.parent.acknowledgementText = _("""
+Methods from: L. Sun et al., "An adversarial learning approach to medical image synthesis for
+lesion detection" (ANT-GAN), IEEE J Biomed Health Inform 2020; T. Xia, A. Chartsias,
+S. A. Tsaftaris, "Pseudo-healthy synthesis with pathology disentanglement and adversarial
+learning", Medical Image Analysis 2020; C. Han et al., "GAN-based synthetic brain MR image
+generation", IEEE ISBI 2018.
+""")
+
+
+@parameterNodeWrapper
+class LesionSynthesisParameterNode:
+    """What the panel shows; kept in the scene so it is saved with it."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    modelPath: str = ""
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    lesionSegmentation: vtkMRMLSegmentationNode
+    blendMargin: Annotated[float, WithinRange(0.0, 20.0)] = 2.0
+    lesionCount: Annotated[int, WithinRange(1, 20)] = 3
+    lesionRadius: Annotated[float, WithinRange(1.0, 50.0)] = 8.0
+    lesionSeed: Annotated[int, WithinRange(0, 1000000)] = 0
+    tissueMap: vtkMRMLLabelMapVolumeNode
+    imageCount: Annotated[int, WithinRange(1, 1000)] = 50
+    imageSeed: Annotated[int, WithinRange(0, 1000000)] = 0
+    turingRealVolume: vtkMRMLScalarVolumeNode
+    turingSyntheticVolume: vtkMRMLScalarVolumeNode
+    turingCount: Annotated[int, WithinRange(1, 500)] = 50
+    turingSeed: Annotated[int, WithinRange(0, 1000000)] = 0
+
+
+class LesionSynthesisModuleLogic(LesionSynthesisLogic):
+    """The console logic plus the module's parameter node (a Slicer-application feature)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moduleName = "LesionSynthesis"
+
+    def getParameterNode(self) -> LesionSynthesisParameterNode:
+        return LesionSynthesisParameterNode(ScriptedLoadableModuleLogic.getParameterNode(self))
+
+
+def slicePixmap(image: np.ndarray, pixels: int = TURING_IMAGE_PIXELS) -> qt.QPixmap:
+    """A grey-scale pixmap of a 2D slice, scaled to `pixels` (its own min..max on 0..255)."""
+    low, high = float(image.min()), float(image.max())
+    scaled = np.zeros(image.shape, np.uint8) if high <= low else ((image - low) / (high - low) * 255).astype(np.uint8)
+    # PGM is the simplest format QPixmap reads from memory: a text header, then the bytes.
+    data = b"P5 %d %d 255\n" % (scaled.shape[1], scaled.shape[0]) + np.ascontiguousarray(scaled).tobytes()
+    pixmap = qt.QPixmap()
+    pixmap.loadFromData(qt.QByteArray(data), "PGM")
+    return pixmap.scaled(pixels, pixels, qt.Qt.KeepAspectRatio, qt.Qt.SmoothTransformation)
+
+
+class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._running = False
+        self._cancelRequested = False
+        self._turing = None
+        self._turingIndex = None
+        self._runningButton = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/LesionSynthesis.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = LesionSynthesisModuleLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.modelComboBox.connect("activated(int)", self.onModelActivated)
+        self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateSegmentEditor)
+        self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateSegmentEditor)
+        self.ui.synthesizeButton.connect("clicked(bool)", self.onSynthesize)
+        self.ui.randomLesionsButton.connect("clicked(bool)", self.onRandomLesions)
+        self.ui.sampleImagesButton.connect("clicked(bool)", self.onSampleImages)
+        self.ui.startTuringButton.connect("clicked(bool)", self.onStartTuring)
+        self.ui.turingRealButton.connect("clicked(bool)", lambda: self.onTuringAnswer("real"))
+        self.ui.turingSyntheticButton.connect("clicked(bool)", lambda: self.onTuringAnswer("synthetic"))
+        self.ui.saveTuringButton.connect("clicked(bool)", self.onSaveTuring)
+        self.ui.machineTestButton.connect("clicked(bool)", self.onMachineTest)
+        self.ui.noiseModelPathLineEdit.filters = ctk.ctkPathLineEdit.Files | ctk.ctkPathLineEdit.Readable
+        self.ui.noiseModelPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
+        self.ui.progressBar.hide()
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.segmentEditorNode())
+        self.fillModelComboBox()
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+        self._turing = None
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.segmentEditorNode())
+
+    # ------------------------------------------------------------ parameter node
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolume and not firstVolume.IsA("vtkMRMLLabelMapVolumeNode"):
+                self._parameterNode.inputVolume = firstVolume
+
+    def setParameterNode(self, parameterNode: LesionSynthesisParameterNode | None) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+            self.selectModelPath(self._parameterNode.modelPath)
+            self.updateSegmentEditor()
+            self.updateButtons()
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        parameters = self._parameterNode
+        model = bool(self.currentModelData())
+        volume = bool(parameters and parameters.inputVolume)
+        for button, ready, text in (
+                (self.ui.synthesizeButton, volume and model and parameters.lesionSegmentation, _("Synthesize lesion")),
+                (self.ui.randomLesionsButton, volume and model, _("Place and synthesize"))):
+            if self._running and button is self._runningButton:
+                button.text, button.enabled = _("Cancel"), True
+            else:
+                button.text, button.enabled = text, bool(ready) and not self._running
+        self.ui.sampleImagesButton.enabled = bool(self.ui.noiseModelPathLineEdit.currentPath) and not self._running
+        self.ui.startTuringButton.enabled = bool(parameters and parameters.turingRealVolume
+                                                 and parameters.turingSyntheticVolume)
+        self.ui.machineTestButton.enabled = self.ui.startTuringButton.enabled
+        self.ui.saveTuringButton.enabled = self._turing is not None
+
+    # ------------------------------------------------------------ painting
+    def segmentEditorNode(self):
+        """The scene's segment editor node for this module (made once, a singleton)."""
+        node = slicer.mrmlScene.GetSingletonNode("LesionSynthesis", "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = slicer.mrmlScene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
+            node.UnRegister(None)
+            node.SetSingletonTag("LesionSynthesis")
+            node = slicer.mrmlScene.AddNode(node)
+        return node
+
+    def updateSegmentEditor(self, node=None) -> None:
+        """The embedded Segment Editor paints into the chosen segmentation on the input volume."""
+        parameters = self._parameterNode
+        if not parameters:
+            return
+        segmentation, volume = parameters.lesionSegmentation, parameters.inputVolume
+        if segmentation and volume:
+            segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+            if segmentation.GetSegmentation().GetNumberOfSegments() == 0:
+                segmentation.GetSegmentation().AddEmptySegment("Lesion", "Lesion", (0.9, 0.2, 0.2))
+            segmentation.CreateDefaultDisplayNodes()
+        self.ui.segmentEditorWidget.setSegmentationNode(segmentation)
+        self.ui.segmentEditorWidget.setSourceVolumeNode(volume)
+
+    # ------------------------------------------------------------ models
+    def fillModelComboBox(self) -> None:
+        """Shipped, downloadable and registered models, then 'Browse...' for any model file."""
+        combo = self.ui.modelComboBox
+        combo.clear()
+        try:
+            from lesiongan.infer import catalog
+
+            for entry in catalog.list_models():
+                label = entry.name if entry.available else _("{name} (download)").format(name=entry.name)
+                combo.addItem(label, entry.name if entry.source == "download" else str(entry.path))
+                combo.setItemData(combo.count - 1, entry.description, qt.Qt.ToolTipRole)
+        except Exception as error:  # a broken manifest must not stop the panel from opening
+            logging.warning("LesionSynthesis: could not list models: %s", error)
+        combo.addItem(BROWSE_ITEM, "")
+
+    def currentModelData(self) -> str:
+        return self.ui.modelComboBox.itemData(self.ui.modelComboBox.currentIndex) or ""
+
+    def selectModelPath(self, modelPath: str) -> None:
+        combo = self.ui.modelComboBox
+        if not modelPath:
+            return
+        index = combo.findData(modelPath)
+        if index < 0:
+            combo.insertItem(combo.count - 1, os.path.basename(modelPath), modelPath)
+            index = combo.findData(modelPath)
+        combo.currentIndex = index
+
+    def onModelActivated(self, index: int) -> None:
+        if self.ui.modelComboBox.itemText(index) == BROWSE_ITEM:
+            path = qt.QFileDialog.getOpenFileName(self.parent, _("Choose a LesionGAN model file"), "",
+                                                  _("Model files (*.pt *.pth *.safetensors);;All files (*)"))
+            if path:
+                self.selectModelPath(path)
+            elif self._parameterNode and self._parameterNode.modelPath:
+                self.selectModelPath(self._parameterNode.modelPath)
+        if self._parameterNode:
+            self._parameterNode.modelPath = self.currentModelData()
+        self.updateButtons()
+
+    def resolvedModelPath(self) -> str:
+        """The model's local file; a catalog model is downloaded (and verified) on first use."""
+        from lesiongan.infer import catalog
+
+        def progress(done: int, total: int) -> None:
+            self.showProgress(_("Downloading model"), done, total)
+
+        return str(catalog.resolve_model(self.currentModelData(), progress=progress))
+
+    # ------------------------------------------------------------ running
+    def ensureDependencies(self) -> bool:
+        """Torch and the other packages are checked at the first run, not at import."""
+        from lesiongan.errors import LesionGANError
+        from lesiongan.infer.dependencies import ensure_requirements
+
+        try:
+            return ensure_requirements(slicer, None, confirm=slicer.util.confirmOkCancelDisplay)
+        except LesionGANError as error:
+            slicer.util.errorDisplay(str(error))
+            return False
+
+    def showProgress(self, text: str, done: int, total: int) -> None:
+        self.ui.progressBar.show()
+        self.ui.progressBar.maximum = max(total, 1)
+        self.ui.progressBar.value = done
+        self.ui.statusLabel.text = f"{text}: {done}/{total}"
+        slicer.app.processEvents()  # lets the Cancel click through
+
+    def runSynthesis(self, button, work) -> None:
+        """Run `work(progress, cancel) -> (volumeNode, labelNode)` with progress and cancel on `button`."""
+        if self._running:
+            self._cancelRequested = True
+            self.ui.statusLabel.text = _("Cancelling...")
+            return
+        if not self.ensureDependencies():
+            return
+        from lesiongan.errors import Cancelled
+
+        self._running, self._cancelRequested, self._runningButton = True, False, button
+        self.updateButtons()
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Lesion synthesis failed."), waitCursor=True):
+                try:
+                    volumeNode, labelNode = work(lambda done, total: self.showProgress(_("Slices"), done, total),
+                                                 lambda: self._cancelRequested)
+                except Cancelled:
+                    self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
+                    return
+                slicer.util.setSliceViewerLayers(background=volumeNode, label=labelNode, fit=True)
+                self.ui.statusLabel.text = _("Made {volume} and {label}.").format(
+                    volume=volumeNode.GetName(), label=labelNode.GetName())
+        finally:
+            self._running, self._runningButton = False, None
+            self.ui.progressBar.hide()
+            self.updateButtons()
+
+    def onSynthesize(self) -> None:
+        parameters = self._parameterNode
+        self.runSynthesis(self.ui.synthesizeButton, lambda progress, cancel: self.logic.synthesizeLesion(
+            parameters.inputVolume, parameters.lesionSegmentation, self.resolvedModelPath(),
+            blendMargin=parameters.blendMargin, device=parameters.device, progress=progress, cancel=cancel))
+
+    def onRandomLesions(self) -> None:
+        parameters = self._parameterNode
+        self.runSynthesis(self.ui.randomLesionsButton, lambda progress, cancel: self.logic.randomLesions(
+            parameters.inputVolume, parameters.lesionCount, parameters.lesionRadius, parameters.lesionSeed,
+            self.resolvedModelPath(), tissueNode=parameters.tissueMap, blendMargin=parameters.blendMargin,
+            device=parameters.device, progress=progress, cancel=cancel))
+
+    def onSampleImages(self) -> None:
+        if not self.ensureDependencies():
+            return
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Generating images failed."), waitCursor=True):
+            node = self.logic.sampleImages(self.ui.noiseModelPathLineEdit.currentPath, parameters.imageCount,
+                                           parameters.imageSeed, device=parameters.device)
+            slicer.util.setSliceViewerLayers(background=node, fit=True)
+            parameters.turingSyntheticVolume = node
+            self.ui.statusLabel.text = _("Generated {count} images in {name}.").format(
+                count=parameters.imageCount, name=node.GetName())
+
+    # ------------------------------------------------------------ Visual Turing Test
+    def onStartTuring(self) -> None:
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("The Visual Turing Test could not start.")):
+            self._turing = self.logic.turingTest(parameters.turingRealVolume, parameters.turingSyntheticVolume,
+                                                 parameters.turingCount, parameters.turingSeed)
+            self.ui.turingResultLabel.text = ""
+            self.showTuringItem(0)
+        self.updateButtons()
+
+    def showTuringItem(self, index) -> None:
+        self._turingIndex = index
+        answering = index is not None
+        self.ui.turingRealButton.enabled = self.ui.turingSyntheticButton.enabled = answering
+        if answering:
+            self.ui.turingImageLabel.setPixmap(slicePixmap(self._turing.image(index)))
+            self.ui.turingProgressLabel.text = _("Image {number} of {total}: real or synthetic?").format(
+                number=index + 1, total=len(self._turing))
+            self.ui.turingRealButton.setFocus()
+            return
+        self.ui.turingImageLabel.clear()
+        score = self._turing.score()
+        self.ui.turingProgressLabel.text = _("Done.")
+        self.ui.turingResultLabel.text = _(
+            "Accuracy {accuracy:.0f}% (50% is chance). Real selected as real: {rr}, real as synthetic: {rs}, "
+            "synthetic as real: {sr}, synthetic as synthetic: {ss}.").format(
+            accuracy=score.accuracy_percent, rr=score.real_as_real, rs=score.real_as_synthetic,
+            sr=score.synthetic_as_real, ss=score.synthetic_as_synthetic)
+
+    def onTuringAnswer(self, call: str) -> None:
+        if self._turing is None or self._turingIndex is None:
+            return
+        self._turing.answer(self._turingIndex, call)
+        self.showTuringItem(self._turing.next_unanswered())
+
+    def onSaveTuring(self) -> None:
+        if self._turing is None:
+            return
+        path = qt.QFileDialog.getSaveFileName(self.parent, _("Save the Visual Turing Test"), "turing.csv",
+                                              _("CSV files (*.csv)"))
+        if not path:
+            return
+        stem = path[:-4] if path.lower().endswith(".csv") else path
+        with slicer.util.tryWithErrorDisplay(_("Saving the results failed.")):
+            self._turing.save(stem + ".csv", stem + ".json")
+            self.ui.statusLabel.text = _("Saved {csv} and {json}.").format(csv=stem + ".csv", json=stem + ".json")
+
+    def onMachineTest(self) -> None:
+        from lesiongan.synthesis import machine_judgement
+
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("The machine test failed."), waitCursor=True):
+            real = self.logic.slicesOf(parameters.turingRealVolume)
+            synthetic = self.logic.slicesOf(parameters.turingSyntheticVolume)
+            accuracy = machine_judgement(real, synthetic, seed=parameters.turingSeed)
+            self.ui.turingResultLabel.text = _(
+                "Classifier two-sample test: {accuracy:.0f}% accuracy (about 50%: it cannot tell them apart).").format(
+                accuracy=100 * accuracy)
+
+
+class LesionSynthesisTest(ScriptedLoadableModuleTest):
+    """Runs inside Slicer: a phantom-like volume, a painted region, a tiny untrained model."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_LesionSynthesis_paint()
+
+    def test_LesionSynthesis_paint(self):
+        import tempfile
+
+        import torch
+
+        from lesiongan.data.volume import Volume
+        from lesiongan.infer.modelfile import save_model
+        from lesiongan.nets import build_network
+        from PseudoHealthyLib.nodes import updateNodeFromVolume
+
+        self.delayDisplay("Making a volume and a painted region")
+        z, y, x = np.meshgrid(*(np.linspace(-1, 1, n) for n in (10, 32, 32)), indexing="ij")
+        array = np.where(z**2 + y**2 + x**2 < 0.9, 400.0, 0.0).astype(np.float32)
+        volume = Volume(array, (2.0, 2.0, 3.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        inputVolume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Healthy")
+        updateNodeFromVolume(inputVolume, volume)
+        region = np.zeros(array.shape, np.uint8)
+        region[4:6, 12:18, 12:18] = 1
+        labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "Painted")
+        updateNodeFromVolume(labelmap, volume.with_array(region))
+        before = slicer.util.arrayFromVolume(inputVolume).copy()
+
+        self.delayDisplay("Synthesizing with a tiny reconstructor")
+        torch.manual_seed(0)
+        net = build_network("factor_generator", in_channels=1, out_channels=1, ngf=4, n_blocks=1, extra_channels=1)
+        modelPath = os.path.join(tempfile.mkdtemp(), "reconstructor.pt")
+        save_model(modelPath, method="phs-paired", networks={"reconstructor": net},
+                   conventions={"modalities": ["flair"], "orientation": "LPS", "axis": "axial"}, provenance={})
+        newVolume, lesion = LesionSynthesisLogic().synthesizeLesion(inputVolume, labelmap, modelPath,
+                                                                    blendMargin=0.0, device="cpu")
+        np.testing.assert_array_equal(slicer.util.arrayFromVolume(inputVolume), before)
+        np.testing.assert_array_equal(slicer.util.arrayFromVolume(lesion), region)
+        changed = slicer.util.arrayFromVolume(newVolume) != before
+        self.assertFalse(changed[region == 0].any())
+        self.assertTrue(changed[region > 0].any())
+        self.delayDisplay("Test passed")
