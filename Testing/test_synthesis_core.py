@@ -108,3 +108,17 @@ def test_sample_images_are_seeded_and_in_range(tmp_path):
     assert first.shape == (3, 1, 32, 32) and first.min() >= 0 and first.max() <= 1
     assert np.array_equal(first, sample_images(model, 3, seed=7, device="cpu"))
     assert not np.array_equal(first, sample_images(model, 3, seed=8, device="cpu"))
+
+
+def test_paint_runs_the_touched_slices_along_the_model_axis_of_any_orientation(tmp_path):
+    volume, _ = brain_with_ventricles()
+    ras = Volume(volume.array, volume.spacing, volume.origin, (-1, 0, 0, 0, -1, 0, 0, 0, 1))
+    path = write_painting_model(tmp_path / "m.pt")
+    model = load_model(path)
+    model.conventions["axis"] = "coronal"  # slices along y: the array's axis 1 for this direction
+    region = np.zeros(ras.shape, np.uint8)
+    region[2:8, 12:15, 10:20] = 1
+    result = paint_lesion(ras, ras.with_array(region), model, blend_margin_mm=0.0, device="cpu")
+    assert result.slices_run == 3
+    changed = result.output.array != ras.array
+    assert not changed[region == 0].any() and changed[region > 0].mean() > 0.9
