@@ -17,7 +17,7 @@ from lesiongan.data.phantom import write_cases
 from lesiongan.errors import InputError, LayoutError, ModelFileError
 from lesiongan.infer import catalog
 from lesiongan.train.checkpoint import load_checkpoint
-from TrainingLib import TrainingLogic, processes
+from TrainingLib import TrainingLogic, formatDuration, parseOptions, processes
 
 ITERATIONS = 60
 # CI-sized: 32x32 slices, 4-channel generators, a log line (and progress.json) every step.
@@ -149,3 +149,15 @@ def test_bad_input_is_refused_before_any_process_starts(problem: str, phantom: P
     assert str(error.value)  # says which input and what is wrong
     assert processes._children == children, "a process was started"
     assert sorted(tmp_path.rglob("*")) == before, "files were written"
+
+
+def test_panel_options_text_becomes_start_options() -> None:
+    assert parseOptions("size=64,64 modalities=flair,t2 ngf=8 --no-tensorboard") == {
+        "size": ["64", "64"], "modalities": ["flair", "t2"], "ngf": "8", "no_tensorboard": True}
+    assert parseOptions("") == {}
+    with pytest.raises(InputError, match="key=value"):
+        parseOptions("ngf=")
+
+
+def test_eta_reads_as_seconds_minutes_or_hours() -> None:
+    assert [formatDuration(s) for s in (None, 45, 600, 12_000)] == ["?", "45 s", "10 min", "3 h 20 min"]

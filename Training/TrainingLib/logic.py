@@ -105,6 +105,40 @@ def _optionArguments(options: dict[str, Any], flags: dict[str, argparse.Action])
     return arguments
 
 
+def parseOptions(text: str) -> dict[str, Any]:
+    """The panel's "More options" text, `key=value` separated by spaces, as startRun options:
+    a value with commas is a list (size=128,128), a bare key is a switch (no_tensorboard)."""
+    options: dict[str, Any] = {}
+    for item in text.split():
+        key, sep, value = item.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not key or (sep and not value):
+            raise InputError(f"option {item!r}", "must be key=value (or a bare switch name)")
+        options[key] = value.split(",") if "," in value else (value if sep else True)
+    return options
+
+
+def _waitForExit(pid: int, timeout: float, pollInterval: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while processes.isAlive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pollInterval)
+    return True
+
+
+def formatDuration(seconds: float | None) -> str:
+    """An ETA for people: "?", "45 s", "12 min", "3 h 20 min"."""
+    if seconds is None:
+        return "?"
+    minutes = round(seconds / 60)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def _tail(path: Path, lines: int = 8) -> str:
     try:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
@@ -192,23 +226,30 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
             command.append("--resume")
         return self._launch(runDir, command, python, previous=record)
 
-    def stopRun(self, runDir: str | os.PathLike, gracePeriod: float = 60.0, pollInterval: float = 0.2) -> str:
-        """Ask the run to stop (a STOP file: it checkpoints and exits), SIGTERM it when it is still
-        there after `gracePeriod` seconds (e.g. still loading data), and return its state."""
+    def requestStop(self, runDir: str | os.PathLike) -> bool:
+        """Ask a running run to stop (a STOP file: it checkpoints and exits at its next step);
+        False when there is no running process to ask."""
         runDir = Path(runDir)
-        record = _readJson(runDir / RUN_FILE) or {}
-        pid = record.get("pid")
-        if not processes.isAlive(pid):
-            return self.runState(runDir)
+        if not processes.isAlive((_readJson(runDir / RUN_FILE) or {}).get("pid")):
+            return False
         (runDir / "STOP").touch()
-        deadline = time.monotonic() + gracePeriod
-        while processes.isAlive(pid) and time.monotonic() < deadline:
-            time.sleep(pollInterval)
+        return True
+
+    def terminateRun(self, runDir: str | os.PathLike) -> None:
+        """SIGTERM the run's process: the loop still checkpoints; a process still loading its
+        data (which clears an old STOP file when its loop begins) just ends."""
+        pid = (_readJson(Path(runDir) / RUN_FILE) or {}).get("pid")
         if processes.isAlive(pid):
             processes.terminate(pid)
-            deadline = time.monotonic() + gracePeriod
-            while processes.isAlive(pid) and time.monotonic() < deadline:
-                time.sleep(pollInterval)
+
+    def stopRun(self, runDir: str | os.PathLike, gracePeriod: float = 60.0, pollInterval: float = 0.2) -> str:
+        """requestStop, then terminateRun when the process is still there after `gracePeriod`
+        seconds; waits for the process to end and returns the run's state."""
+        runDir = Path(runDir)
+        pid = (_readJson(runDir / RUN_FILE) or {}).get("pid")
+        if self.requestStop(runDir) and not _waitForExit(pid, gracePeriod, pollInterval):
+            self.terminateRun(runDir)
+            _waitForExit(pid, gracePeriod, pollInterval)
         return self.runState(runDir)
 
     def _checkOutputFolder(self, outputFolder: str | os.PathLike) -> Path:
