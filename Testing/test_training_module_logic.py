@@ -17,6 +17,7 @@ from lesiongan.data.phantom import write_cases
 from lesiongan.errors import InputError, LayoutError, ModelFileError
 from lesiongan.infer import catalog
 from lesiongan.train.checkpoint import load_checkpoint
+from slicer_scene import slicer_scene  # noqa: F401  (fixture)
 from TrainingLib import TrainingLogic, formatDuration, parseOptions, processes
 
 ITERATIONS = 60
@@ -161,3 +162,23 @@ def test_panel_options_text_becomes_start_options() -> None:
 
 def test_eta_reads_as_seconds_minutes_or_hours() -> None:
     assert [formatDuration(s) for s in (None, 45, 600, 12_000)] == ["?", "45 s", "10 min", "3 h 20 min"]
+
+
+def test_loss_plot_follows_log_csv(slicer_scene, tmp_path: Path) -> None:  # noqa: F811
+    runDir = tmp_path / "run"
+    runDir.mkdir()
+    log = runDir / "log.csv"
+    log.write_text("step,seconds,G,D_N,lr_G\n1,0.1,2.0,0.9,0.0002\n2,0.2,1.5,0.8,0.0002\n")
+    logic = TrainingLogic(scene=slicer_scene.scene)
+    assert logic.updateLossPlot(tmp_path) is None  # nothing logged there
+    chart = logic.updateLossPlot(runDir)
+    series = [chart.GetNthPlotSeriesNode(i) for i in range(chart.GetNumberOfPlotSeriesNodes())]
+    assert [s.GetYColumnName() for s in series] == ["G", "D_N"]  # losses only, no learning rate
+    table = series[0].GetTableNode()
+    assert table.GetNumberOfRows() == 2 and table.GetTable().GetValueByName(1, "G").ToDouble() == 1.5
+    with log.open("a") as handle:
+        handle.write("3,0.3,1.2,0.7,0.0001\n4,0.4")  # the last row is being written
+    again = TrainingLogic(scene=slicer_scene.scene).updateLossPlot(runDir)  # e.g. the panel reopened
+    assert again is chart and chart.GetNumberOfPlotSeriesNodes() == 2
+    assert table.GetNumberOfRows() == 3
+    assert slicer_scene.scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 1

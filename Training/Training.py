@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import qt
 import slicer
 from slicer.i18n import tr as _
@@ -30,8 +29,6 @@ POLL_MILLISECONDS = 2000
 STOP_GRACE_SECONDS = 60.0  # after a STOP request, SIGTERM a process that is still there
 SAMPLE_WIDTH = 384
 SETTINGS_PREFIX = "LesionGAN/Training/"
-# log.csv columns that are not losses (the x axis, time, and learning rates).
-NOT_LOSSES = ("step", "seconds")
 
 
 class Training(ScriptedLoadableModule):
@@ -64,7 +61,6 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
         self.runDir: Path | None = None
         self.stopRequestedAt: float | None = None
         self.sampleModified = 0.0
-        self.tableNode = None
         self.chartNode = None
 
     def setup(self) -> None:
@@ -232,7 +228,7 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
             self.follow(Path(runDir))
 
     def follow(self, runDir: Path) -> None:
-        self.runDir, self.stopRequestedAt, self.sampleModified = Path(runDir), None, 0.0
+        self.runDir, self.stopRequestedAt, self.sampleModified, self.chartNode = Path(runDir), None, 0.0, None
         self.fillRunsComboBox(self.runDir)
         self.ui.modelNameLineEdit.text = ""
         self.refresh()
@@ -256,7 +252,7 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
         else:
             text = _("Failed or killed at step {step}. The end of train.log:\n{log}").format(step=step, log=info["error"])
         self.ui.statusLabel.text = text
-        self.updateLossPlot(info["history"])
+        self.chartNode = self.logic.updateLossPlot(self.runDir, info["history"]) or self.chartNode
         self.updateSample(info["sample"])
         if state == "running" and self.stopRequestedAt and time.monotonic() - self.stopRequestedAt > STOP_GRACE_SECONDS:
             self.logic.terminateRun(self.runDir)
@@ -273,34 +269,7 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
         self.ui.stopButton.enabled = state == "running" and self.stopRequestedAt is None
         self.ui.resumeButton.enabled = state in ("stopped", "failed")
         self.ui.useModelButton.enabled = state == "finished"
-        self.ui.showPlotButton.enabled = self.tableNode is not None
-
-    def updateLossPlot(self, history: dict[str, list[float]]) -> None:
-        """log.csv into a table node, one plot series per loss (learning rates left out)."""
-        if not history.get("step"):
-            return
-        length = min(len(values) for values in history.values())
-        names = ["step"] + [name for name in history if name not in NOT_LOSSES and not name.startswith("lr_")]
-        if self.tableNode is None or not slicer.mrmlScene.IsNodePresent(self.tableNode):
-            self.tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "Training losses")
-            self.chartNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotChartNode", "Training losses")
-            self.chartNode.SetXAxisTitle("step")
-            self.chartNode.SetYAxisTitle("loss")
-        self.tableNode.SetName(_("Training losses ({run})").format(run=self.runDir.name))
-        slicer.util.updateTableFromArray(self.tableNode, [np.asarray(history[n][:length]) for n in names], names)
-        plotted = {self.chartNode.GetNthPlotSeriesNode(i).GetYColumnName()
-                   for i in range(self.chartNode.GetNumberOfPlotSeriesNodes())}
-        for name in names[1:]:
-            if name in plotted:
-                continue
-            series = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", name)
-            series.SetAndObserveTableNodeID(self.tableNode.GetID())
-            series.SetXColumnName("step")
-            series.SetYColumnName(name)
-            series.SetPlotType(series.PlotTypeScatter)
-            series.SetMarkerStyle(series.MarkerStyleNone)
-            series.SetUniqueColor()
-            self.chartNode.AddAndObservePlotSeriesNodeID(series.GetID())
+        self.ui.showPlotButton.enabled = self.chartNode is not None
 
     def onShowPlot(self) -> None:
         if self.chartNode is not None:
@@ -381,8 +350,9 @@ class TrainingTest(ScriptedLoadableModuleTest):
         widget.follow(runDir)
         self.assertEqual(widget.ui.progressBar.value, 40)
         self.assertTrue(widget.ui.useModelButton.enabled)
-        self.assertIsNotNone(widget.tableNode)
-        self.assertEqual(widget.tableNode.GetNumberOfRows(), 40)
+        self.assertIsNotNone(widget.chartNode)
+        table = widget.chartNode.GetNthPlotSeriesNode(0).GetTableNode()
+        self.assertEqual(table.GetNumberOfRows(), 40)
 
         self.delayDisplay("Registering the model")
         previousCache = os.environ.get("LESIONGAN_CACHE")

@@ -39,6 +39,7 @@ except ImportError:  # slicer-core (MRML without the application) has no scripte
 
 RUN_FILE = "run.json"
 LOG_FILE = "train.log"
+RUN_ATTRIBUTE = "LesionGAN.TrainingRun"  # on the loss table and chart: the run folder they show
 # Flags the panel sets itself; `options` may not override them.
 _FIXED_FLAGS = ("method", "preset", "data", "out", "iterations", "batch_size", "device", "resume", "list_methods")
 
@@ -149,9 +150,19 @@ def _tail(path: Path, lines: int = 8) -> str:
 class TrainingLogic(ScriptedLoadableModuleLogic):
     """Console API of the Training module; every method takes and returns plain data."""
 
-    def __init__(self) -> None:
+    def __init__(self, scene=None) -> None:
         if ScriptedLoadableModuleLogic is not object:
             ScriptedLoadableModuleLogic.__init__(self)
+        self._scene = scene  # the MRML scene of the loss plot (default: Slicer's)
+
+    @property
+    def scene(self):
+        import slicer
+
+        scene = self._scene if self._scene is not None else getattr(slicer, "mrmlScene", None)
+        if scene is None:
+            raise InputError("MRML scene", "none given and slicer.mrmlScene does not exist (outside Slicer pass scene=)")
+        return scene
 
     # ------------------------------------------------------------ data
     def summarizeData(self, folder: str | os.PathLike, axis: str = "axial", countSlices: bool = True) -> dict[str, Any]:
@@ -351,6 +362,53 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
                          "step": progress.get("step", 0), "total": progress.get("total"), "method": method,
                          "modified": (runDir / RUN_FILE if (runDir / RUN_FILE).exists() else runDir).stat().st_mtime})
         return sorted(runs, key=lambda run: run["modified"], reverse=True)
+
+    def updateLossPlot(self, runDir: str | os.PathLike, history: dict[str, list[float]] | None = None):
+        """The run's losses (log.csv) in a table node and a plot chart node with one line per
+        loss (learning rates left out); made once per run folder, updated on each call.
+        Returns the chart node (None before the first logged step); show it with
+        `slicer.modules.plots.logic().ShowChartInLayout(chart)`."""
+        import numpy as np
+        import slicer.util
+
+        runDir = Path(runDir).resolve()
+        history = self.lossHistory(runDir) if history is None else history
+        if not history.get("step"):
+            return None
+        length = min(len(values) for values in history.values())  # a row half-read while appended
+        names = ["step"] + [name for name in history if name not in ("step", "seconds") and not name.startswith("lr_")]
+        table, chart = self._lossPlotNodes(runDir)
+        slicer.util.updateTableFromArray(table, [np.asarray(history[name][:length]) for name in names], names)
+        plotted = {chart.GetNthPlotSeriesNode(i).GetYColumnName() for i in range(chart.GetNumberOfPlotSeriesNodes())}
+        for name in names[1:]:
+            if name in plotted:
+                continue
+            series = self.scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", name)
+            series.SetAndObserveTableNodeID(table.GetID())
+            series.SetXColumnName("step")
+            series.SetYColumnName(name)
+            series.SetPlotType(series.PlotTypeScatter)
+            series.SetMarkerStyle(series.MarkerStyleNone)
+            series.SetUniqueColor()
+            chart.AddAndObservePlotSeriesNodeID(series.GetID())
+        return chart
+
+    def _lossPlotNodes(self, runDir: Path):
+        """The table and chart nodes of `runDir`, found by attribute (a reopened panel reuses them)."""
+        nodes = {}
+        for className in ("vtkMRMLTableNode", "vtkMRMLPlotChartNode"):
+            found = [node for node in self.scene.GetNodesByClass(className)
+                     if node.GetAttribute(RUN_ATTRIBUTE) == str(runDir)]
+            if found:
+                nodes[className] = found[0]
+            else:
+                node = self.scene.AddNewNodeByClass(className, f"Training losses ({runDir.name})")
+                node.SetAttribute(RUN_ATTRIBUTE, str(runDir))
+                nodes[className] = node
+        chart = nodes["vtkMRMLPlotChartNode"]
+        chart.SetXAxisTitle("step")
+        chart.SetYAxisTitle("loss")
+        return nodes["vtkMRMLTableNode"], chart
 
     # ------------------------------------------------------------ using the result
     def useModel(self, runDir: str | os.PathLike, name: str | None = None):
