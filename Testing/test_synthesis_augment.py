@@ -35,15 +35,17 @@ def test_augment_writes_cases_the_readers_load(tmp_path):
     subjects = discover(out)
     assert [s.id for s in subjects] == ["Synth_1_000", "Synth_1_001", "Synth_1_002"]
     sources = {seed: brain_with_ventricles(seed=seed)[0].array for seed in range(2)}
+    used = set()
     for subject in subjects:
         volumes, mask = load_subject(subject, ["flair"])
         synthetic, region = volumes["flair"].array, mask.array > 0
         healthy_twin = read_volume(subject.healthy["flair"]).array
-        assert any(np.array_equal(healthy_twin, source) for source in sources.values())
+        used.add(next(seed for seed, source in sources.items() if np.array_equal(healthy_twin, source)))
         assert region.any()
         distance = ndimage.distance_transform_edt(~region, sampling=volumes["flair"].spacing[::-1])
         changed = synthetic != healthy_twin
         assert not changed[distance >= 2.0].any() and changed[region].any()
+    assert used == {0, 1}  # the healthy subjects are taken in turn
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left
     # the same seed gives the same cases
     again = tmp_path / "again"

@@ -1,7 +1,8 @@
 """Data augmentation with lesion synthesis (ANT-GAN Sec. V-B): from healthy volumes, synthetic
 abnormal volumes with their masks and their healthy counterparts, in the BraTS 2018-2021 layout.
 
-Case k (k = 0 .. count-1) depends only on (seed, k): it takes a healthy subject, a lesion
+Case k (k = 0 .. count-1) depends only on the seed, k and the subjects: it takes the healthy
+subjects in turn (in a seeded order, so each is used about equally), a lesion
 region (a real lesion mask from the abnormal folder when one fits the subject's grid, else a
 random plausible one, see `placement`), paints a lesion there with the model and writes
 
@@ -113,10 +114,11 @@ def augment(model: ModelFile, healthy_dir: str | Path, out_dir: str | Path, coun
     modalities = model.modalities
     healthy = healthy_subjects(healthy_dir, modalities)
     abnormal = discover(abnormal_dir) if abnormal_dir is not None else []
+    order = np.random.default_rng(seed).permutation(len(healthy))
     made = []
     for index in range(int(count)):
         rng = np.random.default_rng([seed, index])
-        subject = healthy[int(rng.integers(len(healthy)))]
+        subject = healthy[int(order[index % len(healthy)])]
         volumes, _ = load_subject(subject, modalities)
         images = [volumes[m] for m in modalities]
         region, lesion_source = _lesion_region(images[0], abnormal, rng, radius_mm, lesions)

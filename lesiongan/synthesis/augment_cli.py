@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of abnormal volumes whose lesion masks are used as regions when their grid fits")
     parser.add_argument("--out", required=True, help="output folder (BraTS 2018-2021 layout)")
     parser.add_argument("--count", type=int, required=True, help="number of synthetic cases")
-    parser.add_argument("--seed", type=int, default=0, help="case k depends only on (seed, k)")
+    parser.add_argument("--seed", type=int, default=0, help="the same seed and data give the same cases")
     parser.add_argument("--radius-mm", type=float, default=DEFAULT_RADIUS_MM, help="radius of random lesions")
     parser.add_argument("--lesions", type=int, default=1, help="random lesions per case")
     parser.add_argument("--blend-margin-mm", type=float, default=BLEND_MARGIN_MM,
