@@ -127,8 +127,8 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.randomLesionsButton.connect("clicked(bool)", self.onRandomLesions)
         self.ui.sampleImagesButton.connect("clicked(bool)", self.onSampleImages)
         self.ui.startTuringButton.connect("clicked(bool)", self.onStartTuring)
-        self.ui.turingRealButton.connect("clicked(bool)", lambda: self.onTuringAnswer("real"))
-        self.ui.turingSyntheticButton.connect("clicked(bool)", lambda: self.onTuringAnswer("synthetic"))
+        self.ui.turingRealButton.connect("clicked()", lambda: self.onTuringAnswer("real"))
+        self.ui.turingSyntheticButton.connect("clicked()", lambda: self.onTuringAnswer("synthetic"))
         self.ui.saveTuringButton.connect("clicked(bool)", self.onSaveTuring)
         self.ui.machineTestButton.connect("clicked(bool)", self.onMachineTest)
         self.ui.noiseModelPathLineEdit.filters = ctk.ctkPathLineEdit.Files | ctk.ctkPathLineEdit.Readable
@@ -209,10 +209,9 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def updateSegmentEditor(self, node=None) -> None:
         """The embedded Segment Editor paints into the chosen segmentation on the input volume."""
-        parameters = self._parameterNode
-        if not parameters:
-            return
-        segmentation, volume = parameters.lesionSegmentation, parameters.inputVolume
+        # read the selectors themselves: the parameter node may not have caught up with them yet
+        segmentation = self.ui.segmentationSelector.currentNode()
+        volume = self.ui.inputSelector.currentNode()
         if segmentation and volume:
             segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
             if segmentation.GetSegmentation().GetNumberOfSegments() == 0:

@@ -104,4 +104,6 @@ def test_sample_images_and_turing_test_from_nodes(case, tmp_path):
     array = slicer.util.arrayFromVolume(samples)
     assert array.shape == (6, 32, 32) and 0 <= array.min() and array.max() <= 1
     test = logic.turingTest(node, samples, nEach=4, seed=0)
-    assert len(test) == 8 and {test.image(i).shape for i in range(8)} == {(32, 30), (32, 32)}
+    assert len(test) == 8 and {test.truth(i) for i in range(8)} == {"real", "synthetic"}
+    # the real 32 x 30 slices are padded to the synthetic 32 x 32, so their size gives nothing away
+    assert {test.image(i).shape for i in range(8)} == {(32, 32)}

@@ -144,8 +144,17 @@ class LesionSynthesisLogic(ScriptedLoadableModuleLogic):
 
     def turingTest(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
                    syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode, nEach: int, seed: int = 0) -> TuringTest:
-        """A Visual Turing Test of `nEach` real and `nEach` synthetic slices of two volume nodes."""
-        return TuringTest(self.slicesOf(realVolumeNode), self.slicesOf(syntheticVolumeNode), nEach, seed)
+        """A Visual Turing Test of `nEach` real and `nEach` synthetic slices of two volume nodes.
+        Real slices are centre-padded or cropped to the synthetic size (background filled), so that
+        their size gives nothing away."""
+        from lesiongan.data.slicing import center_pad_crop
+
+        synthetic = self.slicesOf(syntheticVolumeNode)
+        real = self.slicesOf(realVolumeNode)
+        if synthetic and real:
+            size = synthetic[0].shape
+            real = [center_pad_crop(plane, size, fill=float(plane.min())) for plane in real]
+        return TuringTest(real, synthetic, nEach, seed)
 
     # ---------------------------------------------------------------- helpers
     def _checkInput(self, volumeNode: slicer.vtkMRMLScalarVolumeNode) -> None:
