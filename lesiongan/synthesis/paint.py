@@ -7,7 +7,8 @@ Two kinds of model can paint (Xia et al.; Sun et al., ANT-GAN Sec. V-B):
   a slice; only its change inside the region is kept.
 
 Only the slices the region (plus the blend margin) touches along the model's slice axis are
-run, through the one inference engine. The result is x + w (G(x) - x) with w = 1 inside the
+run, through the one inference engine (which fits the intensity normalization on the
+foreground of those slices). The result is x + w (G(x) - x) with w = 1 inside the
 region, falling linearly to 0 at `blend_margin_mm` outside it, so that the seam is not a hard
 edge; beyond the margin the output is the input, bit for bit.
 """
