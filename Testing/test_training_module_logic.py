@@ -118,6 +118,10 @@ def test_a_vanished_process_whose_progress_says_running_is_failed(tmp_path: Path
     assert logic.runState(runDir) == "stopped"
     with pytest.raises(InputError, match="no checkpoint"):
         logic.resumeRun(runDir)
+    # a run folder copied from a server has no run.json: its progress.json is all there is
+    (runDir / "run.json").unlink()
+    (runDir / "progress.json").write_text(json.dumps({"step": 3, "total": 10, "losses": {}, "state": "running"}))
+    assert logic.runState(runDir) == "running"
 
 
 @pytest.mark.parametrize("problem", ["empty data folder", "unknown preset", "unknown option", "missing modality",

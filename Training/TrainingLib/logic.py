@@ -294,14 +294,16 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
 
     # ------------------------------------------------------------ following runs
     def runState(self, runDir: str | os.PathLike) -> str:
-        """running / stopped / finished / failed. A process that is gone while its progress
-        still says running (or never said anything) was killed or failed."""
+        """running / stopped / finished / failed. A process started from here that is gone while
+        its progress still says running (or never said anything) was killed or failed; a run
+        started elsewhere (no run.json) has the state its progress.json says."""
         runDir = Path(runDir)
-        record = _readJson(runDir / RUN_FILE) or {}
-        if processes.isAlive(record.get("pid")):
+        pid = (_readJson(runDir / RUN_FILE) or {}).get("pid")
+        if processes.isAlive(pid):
             return "running"
-        progress = _readJson(runDir / "progress.json") or {}
-        state = progress.get("state")
+        state = (_readJson(runDir / "progress.json") or {}).get("state")
+        if pid is None and state == "running":  # started elsewhere (a server): its word is all there is
+            return state
         return state if state in ("stopped", "finished") else "failed"
 
     def lossHistory(self, runDir: str | os.PathLike) -> dict[str, list[float]]:
