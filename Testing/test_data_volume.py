@@ -187,3 +187,17 @@ def test_dicom_series_with_hu_rescale_and_oblique_geometry(tmp_path: Path) -> No
     assert back.array.dtype == np.float32
     np.testing.assert_array_equal(back.array, hounsfield)  # negative HU came back through the rescale
     assert back.same_grid(volume, tol=1e-4)
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
+    import os
+
+    from lesiongan.data.volume import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "shared.txt") as temporary:
+            temporary.write_text("whole")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o644

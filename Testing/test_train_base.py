@@ -55,3 +55,13 @@ def test_linear_decay_reaches_zero_at_the_end() -> None:
         method.end_step()
     assert rates[:6] == [1.0] * 6 and rates[6] == pytest.approx(0.8)
     assert method.learning_rates()["lr_G"] == 0.0
+
+
+def test_weights_digest_covers_batch_norm_counters():
+    # BatchNorm keeps a 0-d step counter; the digest must hash it like any other tensor.
+    from lesiongan.train.distributed import weights_digest
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    before = weights_digest({"net": net})
+    net.train()(torch.randn(2, 1, 5, 5))
+    assert weights_digest({"net": net}) != before

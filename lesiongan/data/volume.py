@@ -166,6 +166,12 @@ def _temporary_sibling(path: Path) -> Path:
     return Path(name)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on error it goes.
@@ -177,6 +183,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     temporary = _temporary_sibling(path)
     try:
         yield temporary
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

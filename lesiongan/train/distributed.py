@@ -71,7 +71,7 @@ def weights_digest(networks: dict[str, nn.Module]) -> str:
     for name in sorted(networks):
         for key, tensor in sorted(networks[name].state_dict().items()):
             digest.update(f"{name}.{key}".encode())
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
