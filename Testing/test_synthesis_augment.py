@@ -82,3 +82,15 @@ def test_augment_reports_a_folder_without_healthy_subjects(tmp_path, capsys):
     code = main(["augment", "--model", str(write_painting_model(tmp_path / "m.pt")), "--healthy", str(root),
                  "--out", str(tmp_path / "out"), "--count", "1", "--device", "cpu"])
     assert code == 1 and "no healthy subject" in capsys.readouterr().err
+
+
+def test_augment_needs_a_flair_model(tmp_path, capsys):
+    from lesiongan.infer.modelfile import save_model
+    from lesiongan.nets import build_network
+
+    net = build_network("resnet_generator", in_channels=1, out_channels=1, ngf=4, n_blocks=1)
+    model = save_model(tmp_path / "t1.pt", method="antgan", networks={"n2a": net},
+                       conventions={"modalities": ["t1"]}, provenance={})
+    code = main(["augment", "--model", str(model), "--healthy", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--count", "1", "--device", "cpu"])
+    assert code == 1 and "needs a model that takes flair" in capsys.readouterr().err

@@ -112,6 +112,9 @@ def augment(model: ModelFile, healthy_dir: str | Path, out_dir: str | Path, coun
     if out.exists() and not out.is_dir():
         raise LayoutError(out, "exists and is not a folder")
     modalities = model.modalities
+    if "flair" not in modalities:  # readers find a BraTS 2018-2021 case by its _flair file
+        raise LayoutError(model.path, f"takes {', '.join(modalities)}; the BraTS layout written here needs a "
+                                      "model that takes flair")
     healthy = healthy_subjects(healthy_dir, modalities)
     abnormal = discover(abnormal_dir) if abnormal_dir is not None else []
     order = np.random.default_rng(seed).permutation(len(healthy))
