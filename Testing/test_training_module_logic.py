@@ -94,6 +94,8 @@ def test_start_stop_resume_finish_and_use_model(phantom: Path, tmp_path: Path, m
     assert finished["history"]["step"] == [float(s) for s in range(1, ITERATIONS + 1)]
     assert finished["sample"] and Path(finished["sample"]).stat().st_size > 0
 
+    with pytest.raises(InputError, match="has finished"):
+        logic.resumeRun(runDir)
     entry = logic.useModel(runDir, name="tiny-antgan")
     listed = {model.name: model for model in catalog.list_models()}
     assert listed["tiny-antgan"].path == (runDir / "model.pt").resolve()
@@ -125,7 +127,7 @@ def test_a_vanished_process_whose_progress_says_running_is_failed(tmp_path: Path
 
 
 @pytest.mark.parametrize("problem", ["empty data folder", "unknown preset", "unknown option", "missing modality",
-                                     "zero iterations", "bad size", "used output folder"])
+                                     "zero iterations", "bad size", "used output folder", "no such python"])
 def test_bad_input_is_refused_before_any_process_starts(problem: str, phantom: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -145,6 +147,8 @@ def test_bad_input_is_refused_before_any_process_starts(problem: str, phantom: P
         arguments["iterations"] = 0
     elif problem == "bad size":
         arguments["options"]["size"] = (32,)
+    elif problem == "no such python":
+        arguments["python"] = str(tmp_path / "bin" / "PythonSlicer")
     else:
         (out / "checkpoints").mkdir(parents=True)
     children = dict(processes._children)
@@ -186,3 +190,14 @@ def test_loss_plot_follows_log_csv(slicer_scene, tmp_path: Path) -> None:  # noq
     assert again is chart and chart.GetNumberOfPlotSeriesNodes() == 2
     assert table.GetNumberOfRows() == 3
     assert slicer_scene.scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 1
+
+
+def test_training_runs_with_slicers_own_python_inside_slicer(tmp_path: Path, monkeypatch) -> None:
+    assert processes.pythonExecutable() == sys.executable  # outside Slicer
+    name = "PythonSlicer.exe" if os.name == "nt" else "PythonSlicer"
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(InputError, match=f"bin/{name}"):
+        processes.pythonExecutable(str(tmp_path))
+    (tmp_path / "bin" / name).write_text("")
+    assert processes.pythonExecutable(str(tmp_path)) == str(tmp_path / "bin" / name)

@@ -85,7 +85,11 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
         self.ui.useModelButton.connect("clicked(bool)", self.onUseModel)
 
         self.fillMethodComboBox()
+        # The last data folder comes back without counting slices (slow on a whole data set).
+        self.ui.dataPathLineEdit.blockSignals(True)
         self.ui.dataPathLineEdit.currentPath = self.setting("dataFolder", "")
+        self.ui.dataPathLineEdit.blockSignals(False)
+        self.onDataFolderChanged(self.ui.dataPathLineEdit.currentPath, countSlices=False)
         self.ui.outputPathLineEdit.currentPath = ""
         self.fillRunsComboBox()
         if self.ui.runsComboBox.count:
@@ -145,7 +149,7 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
         for preset in cls.presets:
             combo.addItem(preset, preset)
 
-    def onDataFolderChanged(self, path: str) -> None:
+    def onDataFolderChanged(self, path: str, countSlices: bool = True) -> None:
         if not path:
             self.ui.dataSummaryLabel.text = _("Choose a data folder.")
             return
@@ -153,17 +157,19 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
 
         qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
         try:
-            summary = self.logic.summarizeData(path)
+            summary = self.logic.summarizeData(path, countSlices=countSlices)
         except LesionGANError as error:
             self.ui.dataSummaryLabel.text = str(error)
             return
         finally:
             qt.QApplication.restoreOverrideCursor()
         modalities = ", ".join(f"{name} ({count})" for name, count in summary["modalities"].items())
-        self.ui.dataSummaryLabel.text = _(
-            "{layout}: {subjects} subjects; {modalities}; {healthy} healthy and {abnormal} abnormal axial slices "
-            "(background included)").format(layout=summary["layout"], subjects=summary["subjects"], modalities=modalities,
-                                             healthy=summary["healthySlices"], abnormal=summary["abnormalSlices"])
+        text = _("{layout}: {subjects} subjects; {modalities}").format(
+            layout=summary["layout"], subjects=summary["subjects"], modalities=modalities)
+        if countSlices:
+            text += _("; {healthy} healthy and {abnormal} abnormal axial slices (background included)").format(
+                healthy=summary["healthySlices"], abnormal=summary["abnormalSlices"])
+        self.ui.dataSummaryLabel.text = text
 
     # ------------------------------------------------------------ start / stop / resume
     def ensureDependencies(self) -> bool:

@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections import Counter
@@ -232,6 +233,8 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
             raise InputError(runDir, f"its run is still going (process {record['pid']})")
         if not (runDir / "checkpoints").is_dir():
             raise InputError(runDir, "has no checkpoint to resume from yet")
+        if self.runState(runDir) == "finished":
+            raise InputError(runDir, "has finished; start a new run to train more")
         command = list(record["arguments"])
         if "--resume" not in command:
             command.append("--resume")
@@ -275,6 +278,8 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
 
     def _launch(self, out: Path, arguments: list[str], python: str | None, previous: dict | None = None) -> RunHandle:
         python = python or processes.pythonExecutable()
+        if not (Path(python).is_file() or shutil.which(python)):
+            raise InputError(python, "no such Python executable to run training with")
         command = [python, "-m", "lesiongan", "train", *arguments]
         env = dict(os.environ)
         # Inside Slicer `lesiongan` sits beside the scripted modules, not in site-packages.
