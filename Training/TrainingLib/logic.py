@@ -97,8 +97,9 @@ def _optionArguments(options: dict[str, Any], flags: dict[str, argparse.Action])
             raise InputError(f"option {key}", "is set by its own argument of startRun, not through options")
         action = flags.get(key)
         if action is None:
-            arguments += ["--set", f"{key}={value}"]
-        elif isinstance(action, argparse._StoreTrueAction):
+            text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+            arguments += ["--set", f"{key}={text}"]
+        elif action.nargs == 0:  # a switch such as --no-tensorboard
             arguments += [action.option_strings[0]] if value else []
         elif isinstance(value, (list, tuple)):
             arguments += [action.option_strings[0], *map(str, value)]
@@ -197,7 +198,8 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
 
         `options` holds `lesiongan train` flags by their long name (size=(64, 64),
         modalities=["flair"], log_every=10, ...) and method options (ngf=32, ...). Nothing
-        is written and no process starts when an input is wrong.
+        is written and no process starts when an input is wrong. `python` runs
+        `-m lesiongan train`; by default Slicer's PythonSlicer inside Slicer, else this Python.
         """
         from lesiongan.methods import resolve_options
 
@@ -224,7 +226,8 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
         return self._launch(out, command, python)
 
     def resumeRun(self, runDir: str | os.PathLike, python: str | None = None) -> RunHandle:
-        """Continue a stopped (or failed) run from its last checkpoint: same command + --resume."""
+        """Continue a stopped (or failed) run from its last checkpoint: same command + --resume,
+        by default with the Python that started it."""
         runDir = Path(runDir)
         record = _readJson(runDir / RUN_FILE)
         if record is None:
@@ -238,7 +241,7 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
         command = list(record["arguments"])
         if "--resume" not in command:
             command.append("--resume")
-        return self._launch(runDir, command, python, previous=record)
+        return self._launch(runDir, command, python or record.get("python"), previous=record)
 
     def requestStop(self, runDir: str | os.PathLike) -> bool:
         """Ask a running run to stop (a STOP file: it checkpoints and exits at its next step);
@@ -277,7 +280,7 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
         return out
 
     def _launch(self, out: Path, arguments: list[str], python: str | None, previous: dict | None = None) -> RunHandle:
-        python = python or processes.pythonExecutable()
+        python = python or processes.pythonExecutable(processes.runningSlicerHome())
         if not (Path(python).is_file() or shutil.which(python)):
             raise InputError(python, "no such Python executable to run training with")
         command = [python, "-m", "lesiongan", "train", *arguments]

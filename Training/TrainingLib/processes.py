@@ -36,6 +36,16 @@ def pythonExecutable(slicerHome: str | None = None) -> str:
     raise InputError(slicerHome, f"has no bin/{name} to run training with")
 
 
+def runningSlicerHome() -> str | None:
+    """Slicer's home folder when this Python runs inside the Slicer application, else None."""
+    try:
+        import slicer
+
+        return str(slicer.app.slicerHome)
+    except (ImportError, AttributeError):  # plain Python, or slicer-core without the application
+        return None
+
+
 def startDetached(command: list[str], logPath: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start `command` on its own, appending its stdout and stderr to `logPath`."""
     options: dict = {}
