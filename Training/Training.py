@@ -91,10 +91,10 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
         self.ui.dataPathLineEdit.blockSignals(False)
         self.onDataFolderChanged(self.ui.dataPathLineEdit.currentPath, countSlices=False)
         self.ui.outputPathLineEdit.currentPath = ""
-        self.fillRunsComboBox()
-        if self.ui.runsComboBox.count:
-            self.follow(Path(self.ui.runsComboBox.itemData(0)))
         self.updateButtons(None)
+        self.fillRunsComboBox()
+        if self.ui.runsComboBox.count:  # reopened: follow the newest run, which may still be training
+            self.follow(Path(self.ui.runsComboBox.itemData(0)))
 
     def cleanup(self) -> None:
         self.timer.stop()  # the training process itself goes on

@@ -202,6 +202,7 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
         `-m lesiongan train`; by default Slicer's PythonSlicer inside Slicer, else this Python.
         """
         from lesiongan.methods import resolve_options
+        from lesiongan.train.cli import parse_overrides
 
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
             raise InputError("iterations", f"must be a positive whole number, not {iterations!r}")
@@ -217,8 +218,6 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
             command += ["--preset", preset]
         command += _optionArguments(dict(options or {}), flags)
         parsed = parser.parse_args(command)
-        from lesiongan.train.cli import parse_overrides
-
         resolve_options(method, preset, parse_overrides(parsed.overrides))  # unknown method/preset/option
         missing = [m for m in parsed.modalities if m not in summary["modalities"]]
         if missing:
