@@ -20,7 +20,7 @@ from lesiongan.train.checkpoint import load_checkpoint
 from slicer_scene import slicer_scene  # noqa: F401  (fixture)
 from TrainingLib import TrainingLogic, formatDuration, parseOptions, processes
 
-ITERATIONS = 60
+ITERATIONS = 100
 # CI-sized: 32x32 slices, 4-channel generators, a log line (and progress.json) every step.
 TINY_OPTIONS = {"size": (32, 32), "ngf": 4, "ndf": 4, "n_blocks": 1, "pool_size": 3, "log_every": 1,
                 "checkpoint_every": 1000, "sample_every": 20, "no_tensorboard": True}
