@@ -84,6 +84,6 @@ def test_demo_runs_end_to_end_on_a_tiny_phantom(tmp_path, capsys):
     assert sitk.ReadImage(str(out / "phantom000_overview.png")).GetSize()[0] > 400
     printed = capsys.readouterr().out
     dice = float(printed.split("mask Dice at threshold 0.1: ")[1].split()[0])
-    lesion_line = printed.split("lesion PSNR vs the true healthy volume: ")[1]
+    lesion_line = printed.split("changed-region PSNR vs the true healthy volume: ")[1]
     after, before = float(lesion_line.split()[0]), float(lesion_line.split("input: ")[1].split()[0])
     assert dice > 0.2 and after > before  # the lesion is found and made closer to the truth

@@ -93,28 +93,33 @@ def run(args: argparse.Namespace) -> int:
     write_volume(result.mask, out / f"{name}_mask.nii.gz", dtype="uint8")
 
     # Scores on [0, 1] intensities normalized as the model saw the input, inside the brain.
+    # The lesion labels are the truth for detection and for what counts as non-lesion (ANT-GAN's
+    # protocol); the changed region (lesion plus mass effect) is where the output is compared
+    # with the true healthy volume.
     brain = case.tissue > 0
+    lesion = case.labels > 0
     changed = case.changed > 0
     params = fit_normalization(volumes[0].array, kind=model.conventions.get("normalization", {}).get("kind", "mr"),
                                foreground=brain)
     x = normalize(volumes[0].array, params)
     y = normalize(result.output.array, params)
     truth = normalize(case.healthy[first].astype(np.float32), params)
-    scores = score_case(x, y, result.difference.array, true_mask=changed, foreground=brain,
+    scores = score_case(x, y, result.difference.array, true_mask=lesion, foreground=brain,
                         threshold=model.threshold, truth=truth, changed=changed)
     untouched_lesion_psnr = psnr(x, truth, changed & brain)
 
-    z = int(np.argmax(changed.reshape(changed.shape[0], -1).sum(axis=1)))
+    z = int(np.argmax(lesion.reshape(lesion.shape[0], -1).sum(axis=1)))
     png = save_overview(out / f"{name}_overview.png", volumes[0].array[z], result.output.array[z],
-                        result.difference.array[z], result.mask.array[z], changed[z],
+                        result.difference.array[z], result.mask.array[z], lesion[z],
                         f"{model_path.name} on {name} ({first}), axial slice {z}")
     seconds = time.perf_counter() - started
     print(f"model       {model_path} ({model.method}, {', '.join(model.modalities)})")
-    print(f"case        {name}: {args.size} phantom, seed {args.seed}, {int(changed.sum())} changed voxels")
+    print(f"case        {name}: {args.size} phantom, seed {args.seed}, {int(lesion.sum())} lesion voxels, "
+          f"{int(changed.sum())} changed")
     print(f"device      {result.device}: {result.slices_run} slices in {result.seconds:.1f} s")
-    print(f"non-lesion PSNR (brain, outside the changed region): {scores['psnr_nonlesion']:.2f} dB")
+    print(f"non-lesion PSNR (brain, outside the lesion): {scores['psnr_nonlesion']:.2f} dB")
     print(f"mask Dice at threshold {model.threshold:g}: {scores['dice']:.3f}  (AUPRC {scores['auprc']:.3f})")
-    print(f"lesion PSNR vs the true healthy volume: {scores['psnr_lesion']:.2f} dB "
+    print(f"changed-region PSNR vs the true healthy volume: {scores['psnr_lesion']:.2f} dB "
           f"(input: {untouched_lesion_psnr:.2f} dB)")
     print(f"written     {out}/{name}_{{healthy,diff,mask}}.nii.gz and {png.name}")
     print(f"total time  {seconds:.1f} s")
