@@ -1,0 +1,62 @@
+"""Supervised lesion segmentation with a residual U-Net: method `segmentation`.
+
+Serves the benchmark three ways: the pretrained segmentor f_pre that scores Xia et al.'s
+'healthiness', and ANT-GAN's Plain U-Net / ANT-UNet (Table V), whose second input channel is
+a copy of the image or ANT-GAN's difference map. Loss: soft Dice plus binary cross-entropy
+(Dice alone gives no gradient on slices without lesion). Half of each batch is abnormal
+slices, so lesions are seen often even when most slices are healthy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..nets import from_net
+from ..nets.unet import ResidualUNet
+from .base import Method, Sampler, register_method
+from .factorization import dice_loss
+
+
+@register_method
+class Segmentation(Method):
+    name = "segmentation"
+    description = "supervised U-Net lesion segmentation (f_pre for healthiness; Plain U-Net / ANT-UNet of ANT-GAN Table V)"
+    defaults: dict[str, Any] = {"unet_base": 64, "unet_depth": 4, "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "decay_start": 0.5}
+    presets = {"paper": {}, "small": {"unet_base": 8, "unet_depth": 3}}
+    sample_kinds = ("abnormal",)
+
+    def __init__(self, options: dict[str, Any], channels: int, *args: Any, **kwargs: Any):
+        super().__init__(options, channels, *args, **kwargs)
+        o = self.options
+        self.networks["S"] = ResidualUNet(channels, 1, base=o["unet_base"], depth=o["unet_depth"]).to(self.device)
+        self.make_adam("S", ["S"], o["lr"], (o["beta1"], o["beta2"]))
+        self.add_linear_decay("S", o["decay_start"])
+        self.roles = {"segmentor": "S"}
+
+    def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
+        abnormal = max(1, batch_size // 2)
+        images, masks = self.fetch(sampler, "abnormal", abnormal)
+        if batch_size > abnormal:
+            other, other_masks = self.fetch(sampler, "any", batch_size - abnormal)
+            images, masks = torch.cat([images, other]), torch.cat([masks, other_masks])
+        return {"images": images, "masks": masks}
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        with self.autocast():
+            prediction = self.networks["S"](batch["images"]).float()
+        # BCE on probabilities is unsafe under autocast, so both losses are taken in fp32.
+        dice = dice_loss(prediction, batch["masks"])
+        bce = F.binary_cross_entropy(prediction.clamp(1e-6, 1 - 1e-6), batch["masks"])
+        self.backward_and_step(dice + bce, "S")
+        return {"dice_loss": float(dice.detach()), "bce": float(bce.detach())}
+
+    def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+        images = batch["images"]
+        return [
+            ("image", from_net(images[:, :1])),
+            ("S(image)", self.networks["S"](images).float()),
+            ("lesion mask", batch["masks"]),
+        ]
