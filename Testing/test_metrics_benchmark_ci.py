@@ -1,0 +1,45 @@
+"""`lesiongan benchmark --scale ci` end to end: phantom, every row trained by the loop, the
+protocol on held-out subjects, and report.md / results.json / plots with the paper beside us."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from lesiongan.cli import main
+from lesiongan.metrics.benchmark import TABLE_ROWS, TABLES
+from lesiongan.metrics.paper_numbers import PAPER_TABLES
+
+
+def test_ci_scale_writes_every_table_with_the_papers_numbers(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--out", str(out), "--scale", "ci", "--device", "cpu"]) == 0
+    report = (out / "report.md").read_text()
+    assert report == capsys.readouterr().out[-len(report):]
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["tables"]) == list(TABLES)
+    for key in TABLES:
+        table = results["tables"][key]
+        assert list(table["ours"]) == list(TABLE_ROWS[key]), key
+        assert f"### {key}:" in report
+        for row, values in table["ours"].items():
+            for metric in PAPER_TABLES[key].metrics:
+                assert isinstance(values[metric], (float, str)), (key, row, metric)
+                assert table["paper"][row][metric]["value"] == PAPER_TABLES[key].rows[row][metric].value
+        assert set(table["ordering"]) == set(PAPER_TABLES[key].metrics)
+    # The rows the paper gives numbers for stand beside ours, and the ordering is stated per row.
+    assert "| cyclegan | 21.340 |" in report and "| antgan | 28.440 |" in report
+    assert "| phs-paired | 0.880 |" in report and "| ant-vgg | 0.923 |" in report
+    assert report.count("pairs ordered as in the paper") >= 2 * 3 + 2 * 4
+    table4 = results["tables"]["table4"]
+    assert table4["ordering"]["psnr_nonlesion"]["pairs"] == 3
+    # The phantom's truth gives the lesion PSNR column; healthiness comes from the trained f_pre.
+    for values in table4["ours"].values():
+        assert math.isfinite(values["psnr_lesion"]) and "healthiness" in values
+    assert results["tables"]["fig12"]["best_row"]["expected"] == "am10"
+    # ANT-GAN's lambda_AM = 10 row is the ANT-GAN run itself, not a second training.
+    assert table4["ours"]["antgan"]["psnr_nonlesion"] == results["tables"]["fig12"]["ours"]["am10"]["psnr_nonlesion"]
+    runs = {path.name for path in (out / "runs").iterdir()}
+    assert "am10" not in runs and {"f_pre", "antgan", "ant-unet", "real+synthetic"} <= runs
+    for name in ("benchmark_table4.png", "benchmark_fig12.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
