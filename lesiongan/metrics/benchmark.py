@@ -77,16 +77,22 @@ SCALES = {
     "ci": Scale("ci", "tiny", 10, 7.5, 20, 30, 2, {"ngf": 8, "n_blocks": 2, "ndf": 8},
                 {"unet_base": 8, "unet_depth": 3}, {"width": 8, "depth": 3}, 20, test_fraction=0.3),
     # Under an hour on 2 CPU cores: 32x32 slices of 16 tiny phantoms.
-    "cpu": Scale("cpu", "tiny", 16, 7.5, 1500, 600, 4, {"ngf": 16, "n_blocks": 3, "ndf": 16},
+    "cpu": Scale("cpu", "tiny", 16, 7.5, 800, 400, 4, {"ngf": 16, "n_blocks": 3, "ndf": 16},
                  {"unet_base": 16, "unet_depth": 3}, {"width": 16, "depth": 3}, 100),
     # One GPU, under an hour: BraTS-size phantom at 2 mm (120x120), paper-width networks.
-    "gpu": Scale("gpu", "brats", 40, 2.0, 4000, 2000, 8, {"ngf": 64, "n_blocks": 9, "ndf": 64},
+    "gpu": Scale("gpu", "brats", 40, 2.0, 3000, 1500, 8, {"ngf": 64, "n_blocks": 9, "ndf": 64},
                  {"unet_base": 32, "unet_depth": 4}, {"width": 32, "depth": 4}, 100, test_fraction=0.2),
 }
 
 
 @dataclass
 class Benchmark:
+    """One benchmark in `out`: the phantom in `out/phantom`, each trained row in `out/runs/<row>`.
+
+    Models are trained lazily and once: a row several tables share (ANT-GAN, CycleGAN) is
+    trained the first time a table asks for it.
+    """
+
     out: Path
     scale: Scale
     seed: int = 0
@@ -175,7 +181,8 @@ class Benchmark:
             path = self.train_run("f_pre", "segmentation", "paper", self.scale.unet_options,
                                   iterations=self.scale.supervised_iterations)
             segmentor = model_segmentor(load_model(path, device=str(self.torch_device)), self.torch_device)
-            assert segmentor is not None  # a one-channel segmentor by construction
+            if segmentor is None:
+                raise InputError(path, "has no one-channel segmentor to score healthiness with")
             self._segmentor = segmentor
         return self._segmentor
 

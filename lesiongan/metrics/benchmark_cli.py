@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     ours = bench.run(tables)
     results = {key: report.table_result(key, ours[key]) for key in tables}
     elapsed = time.perf_counter() - started
-    command = "lesiongan benchmark " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["benchmark"] else \
-        f"lesiongan benchmark --out {args.out} --scale {args.scale} --seed {args.seed} --only {','.join(tables)}"
+    command = (f"lesiongan benchmark --out {shlex.quote(str(args.out))} --scale {args.scale} --device {args.device} "
+               f"--seed {args.seed} --only {','.join(tables)}")
     scale = SCALES[args.scale]
     header = (f"# Benchmark on the phantom ({args.scale} scale)\n\n"
               f"Command: `{command}`  \n"
