@@ -177,7 +177,10 @@ class Method:
 
     def make_adam(self, name: str, networks: Iterable[str], lr: float, betas: tuple[float, float]) -> None:
         params = [p for net in networks for p in self.networks[net].parameters()]
-        self.optimizers[name] = torch.optim.Adam(params, lr=lr, betas=betas)
+        # One fused kernel per step on a GPU instead of a few per tensor. The CPU keeps the
+        # default implementation, so CPU runs stay bit-identical to earlier ones.
+        fused = {"fused": True} if self.device.type == "cuda" else {}
+        self.optimizers[name] = torch.optim.Adam(params, lr=lr, betas=betas, **fused)
 
     def add_linear_decay(self, optimizer: str, decay_start: float) -> None:
         """Constant learning rate, then linearly to zero over the last `1 - decay_start` of the run."""

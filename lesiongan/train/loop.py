@@ -172,6 +172,10 @@ class StopRequest:
         return self.signalled or self.stop_file.exists()
 
 
+def _as_floats(losses: dict[str, Any]) -> dict[str, float]:
+    return {key: float(value) for key, value in losses.items()}
+
+
 def _checkpoint_state(step: int, method: Method, sampler: SliceSampler, config: TrainConfig, options: dict, elapsed: float) -> dict:
     return {
         "step": step,
@@ -229,6 +233,11 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
     sampler = SliceSampler(slices, seed=config.seed + 1000 * context.rank, rank=context.rank, world_size=context.world_size)
     sampler.require(method_cls.sample_kinds, config.data)
     distributed.broadcast_weights(method.networks, context)
+    if device.type == "cuda":
+        # NHWC lets cuDNN run the convs on tensor cores under AMP (unmeasured: no GPU was at
+        # hand). After the broadcast, which wants plain contiguous tensors.
+        for net in method.networks.values():
+            net.to(memory_format=torch.channels_last)
     # Fixed slices for the sample grids, drawn from their own generator so the run's data
     # order does not depend on how often grids are written.
     preview = method.make_batch(SliceSampler(slices, seed=config.seed + 7), min(4, max(1, sampler.count("any"))))
@@ -268,10 +277,15 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
                         log.progress(step, losses, "stopped")
                     raise Cancelled(f"training stopped at step {step} of {config.iterations}; checkpoint in {out / 'checkpoints'}")
                 batch = method.make_batch(sampler, config.batch_size)
-                losses = method.train_step(batch, step)
+                step_losses = method.train_step(batch, step)
                 method.end_step()
                 step += 1
-                if log and (step % config.log_every == 0 or step == config.iterations):
+                logging_now = bool(log) and (step % config.log_every == 0 or step == config.iterations)
+                # A method may return its losses as device tensors: they are read back (a host
+                # sync on a GPU) only when someone looks at them.
+                if logging_now or config.on_step is not None or step == config.iterations:
+                    losses = _as_floats(step_losses)
+                if logging_now:
                     log.log(step, {**losses, **method.learning_rates()})
                 if log and (step % config.sample_every == 0 or step == config.iterations):
                     with method.evaluating():
