@@ -35,6 +35,7 @@ def test_bench_infer_cli_writes_timings_ratio_and_agreement(tmp_path, capsys):
     # the shipped engine gives the reference's result, not just a faster different one
     assert report["agreement"]["within_tolerance"]
     assert report["agreement"]["max_abs_difference"] <= bench.AGREEMENT_TOLERANCE
+    assert report["agreement"]["mask_dice"] > 0.99 and 0 <= report["engine_crop"]["agreement"]["mask_dice"] <= 1
     assert report["machine"]["torch"] == torch.__version__ and report["machine"]["cpu_model"]
     printed = capsys.readouterr().out
     assert "| reference |" in printed and "| engine |" in printed and "| engine_crop |" in printed

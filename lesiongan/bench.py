@@ -238,6 +238,7 @@ def bench_infer(model_path: str | None, size: str, device_name: str, repeats: in
                 timing, results[name] = _timed(fn, device, 1)
                 timings[name].seconds += timing.seconds
                 timings[name].peak_memory_mb = max(timings[name].peak_memory_mb, timing.peak_memory_mb)
+        threshold = model.threshold
         model_description = {"file": str(model_path) if model_path else None,
                              **model._entries["a2n"]["kwargs"], "arch": model._entries["a2n"]["arch"]}
 
@@ -245,12 +246,18 @@ def bench_infer(model_path: str | None, size: str, device_name: str, repeats: in
     expected = results["reference"]
     foreground_slices = results["engine"].foreground.array.reshape(slices, -1).any(axis=1)
 
+    expected_mask = (expected > threshold) & (results["engine"].foreground.array > 0)
+
     def agreement(result: Any) -> dict[str, Any]:
         gap = np.abs(result.difference.array - expected)[foreground_slices]
         brain_gap = gap[result.foreground.array[foreground_slices] > 0]
         largest = float(gap.max()) if gap.size else 0.0
+        mask = result.mask.array > 0
+        both = int(np.count_nonzero(mask & expected_mask))
+        total = int(np.count_nonzero(mask)) + int(np.count_nonzero(expected_mask))
         return {"max_abs_difference": largest, "mean_abs_difference": float(gap.mean()) if gap.size else 0.0,
                 "max_abs_difference_in_foreground": float(brain_gap.max()) if brain_gap.size else 0.0,
+                "mask_dice": 2 * both / total if total else 1.0, "threshold": threshold,
                 "tolerance": AGREEMENT_TOLERANCE, "within_tolerance": largest <= AGREEMENT_TOLERANCE}
 
     def summary(name: str) -> dict[str, Any]:
@@ -404,8 +411,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{machine['torch_threads']} torch threads), torch {machine['torch']}, load average "
             f"{' '.join(f'{v:.2f}' for v in machine['load_average'] or [])}")
     if report["benchmark"] == "infer":
-        rows = ["| run | s / volume | slices / s | peak memory MB | speed-up | max gap to reference (in brain) |",
-                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        rows = ["| run | s / volume | slices / s | peak memory MB | speed-up | max gap to reference (in brain) | mask Dice |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for name in ("reference", "engine", "engine_crop"):
             if name not in report:
                 continue
@@ -413,10 +420,12 @@ def markdown_table(report: dict[str, Any]) -> str:
             ratio = f"{r['speedup']:.2f}x" if "speedup" in r else "1x"
             gap = (f"{r['agreement']['max_abs_difference']:.2e} ({r['agreement']['max_abs_difference_in_foreground']:.2e})"
                    if "agreement" in r else "-")
+            dice = f"{r['agreement']['mask_dice']:.4f}" if "agreement" in r else "-"
             rows.append(f"| {name} | {r['seconds_per_volume']:.2f} | {r['slices_per_s']:.2f} | {r['peak_memory_mb']:.0f} "
-                        f"| {ratio} | {gap} |")
+                        f"| {ratio} | {gap} | {dice} |")
         tail = (f"gaps: largest |difference map - reference's| in normalized [0, 1] units on the foreground "
-                f"slices (inside the brain mask in brackets); tolerance "
+                f"slices (inside the brain mask in brackets); mask Dice against the reference's mask at the model's "
+                f"threshold; tolerance "
                 f"{report['agreement']['tolerance']:.0e} for the engine (crop=True is approximate by design)")
     else:
         rows = ["| step | s / iteration | iterations / s | images / s | peak memory MB |", "| --- | ---: | ---: | ---: | ---: |"]
