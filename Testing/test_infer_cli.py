@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
+import torch
 
 from lesiongan.cli import main
 from lesiongan.data.volume import read_volume, write_volume
@@ -87,3 +88,4 @@ def test_demo_runs_end_to_end_on_a_tiny_phantom(tmp_path, capsys):
     lesion_line = printed.split("changed-region PSNR vs the true healthy volume: ")[1]
     after, before = float(lesion_line.split()[0]), float(lesion_line.split("input: ")[1].split()[0])
     assert dice > 0.2 and after > before  # the lesion is found and made closer to the truth
+    assert torch.is_grad_enabled()  # in-process callers (tests, notebooks) keep autograd

@@ -123,12 +123,9 @@ def rank_share(items: list, environ: dict | None = None) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from .engine import resolve_device, run_model
     from .modelfile import load_model
 
-    torch.set_grad_enabled(False)
     model_path = args.model or default_model_path()
     device = resolve_device(args.device)
     model = load_model(model_path, device=str(device), roles=[args.role])

@@ -61,15 +61,12 @@ def save_overview(path: Path, image: np.ndarray, healthy: np.ndarray, difference
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from ..data.normalize import fit_normalization, normalize
     from ..data.phantom import MODALITIES, make_case
     from ..metrics import psnr, score_case
     from .engine import run_model
     from .modelfile import load_model
 
-    torch.set_grad_enabled(False)
     started = time.perf_counter()
     model_path = args.model or default_model_path()
     if args.model is None and not model_path.is_file():

@@ -154,7 +154,7 @@ def write_reports(out: Path, ids: list[str], rows: list[dict[str, float]], conte
     summary = summarize(rows)
     names = _names(rows)
     with atomic_path(out / "subjects.csv") as temporary:
-        with open(temporary, "w", newline="") as handle:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["subject", *names])
             for subject_id, row in zip(ids, rows):
@@ -165,10 +165,10 @@ def write_reports(out: Path, ids: list[str], rows: list[dict[str, float]], conte
         "subjects": {subject_id: {name: _plain(value) for name, value in row.items()} for subject_id, row in zip(ids, rows)},
     }
     with atomic_path(out / "evaluation.json") as temporary:
-        temporary.write_text(json.dumps(report, indent=2) + "\n")
+        temporary.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     table = markdown(ids, rows, summary)
     with atomic_path(out / "evaluation.md") as temporary:
-        temporary.write_text(f"# Evaluation of {context['model']} on {context['data']} ({context['split']})\n\n{table}")
+        temporary.write_text(f"# Evaluation of {context['model']} on {context['data']} ({context['split']})\n\n{table}", encoding="utf-8")
     return table
 
 

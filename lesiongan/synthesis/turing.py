@@ -119,7 +119,7 @@ class TuringTest:
     def save(self, csv_path: str | Path, json_path: str | Path) -> None:
         """Each item's truth and answer as CSV, the score (Table 1's row) as JSON; each file whole or not at all."""
         with atomic_path(csv_path) as temporary:
-            with open(temporary, "w", newline="") as handle:
+            with open(temporary, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["item", "truth", "source_index", "answer", "correct"])
                 for index, ((truth, source), call) in enumerate(zip(self._items, self._answers)):
@@ -128,7 +128,7 @@ class TuringTest:
         score = self.score()
         payload = {"seed": self.seed, "score": asdict(score), "table1": score.table_row()}
         with atomic_path(json_path) as temporary:
-            temporary.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
+            temporary.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n", encoding="utf-8")
 
 
 def machine_judgement(real_slices: Sequence[np.ndarray] | np.ndarray,

@@ -18,7 +18,7 @@ from ..data.volume import atomic_path
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2))
+        temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 class RunLog:
@@ -52,12 +52,12 @@ class RunLog:
         """On resume, drop rows logged after the checkpoint, which the run is about to redo."""
         if not self.csv_path.exists():
             return
-        with self.csv_path.open(newline="") as handle:
+        with self.csv_path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         if rows:
             self.columns = list(rows[0].keys())
         kept = [row for row in rows if int(row["step"]) <= step]
-        with atomic_path(self.csv_path) as temporary, temporary.open("w", newline="") as handle:
+        with atomic_path(self.csv_path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.columns or ["step", "seconds"])
             writer.writeheader()
             writer.writerows(kept)
@@ -76,7 +76,7 @@ class RunLog:
         new_file = not self.csv_path.exists() or self.columns is None
         if self.columns is None:
             self.columns = list(row)
-        with self.csv_path.open("a", newline="") as handle:
+        with self.csv_path.open("a", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
             if new_file:
                 writer.writeheader()
