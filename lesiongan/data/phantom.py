@@ -375,26 +375,35 @@ def case_files(folder: Path, name: str) -> dict[str, Path]:
 
 
 def write_case(case: PhantomCase, out: str | Path) -> Path:
-    """Write `case` as `out/<name>/`, whole or not at all: the files go to a hidden folder
-    beside it, which is renamed when complete (readers skip it: its name is not the case's)."""
+    """Write `case` as `out/<name>/`, whole or not at all (see `write_folder_whole`)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LayoutError(out, "exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / case.name
-    staging = Path(tempfile.mkdtemp(prefix=f".{case.name}.", dir=out))
-    previous = None
-    try:
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; a case folder is not
+
+    def fill(staging: Path) -> None:
         files = case_files(staging, case.name)
         for modality in MODALITIES:
             write_volume(case.volume(case.images[modality]), files[modality])
             write_volume(case.volume(case.healthy[modality]), files[f"{modality}_healthy"])
         write_volume(case.volume(case.labels), files["seg"])
         write_volume(case.volume(case.changed), files["changed"])
+
+    return write_folder_whole(out, case.name, fill)
+
+
+def write_folder_whole(out: Path, name: str, fill: Callable[[Path], None]) -> Path:
+    """Make `out/<name>/` whole or not at all: `fill` writes into a hidden folder beside it, which
+    is renamed when complete (readers skip it: its name is not the case's)."""
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / name
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    previous = None
+    try:
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a case folder is not
+        fill(staging)
         if target.exists():  # an earlier run's case: move it aside, then swap the new one in
-            previous = Path(tempfile.mkdtemp(prefix=f".{case.name}.old.", dir=out))
-            os.replace(target, previous / case.name)
+            previous = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=out))
+            os.replace(target, previous / name)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -15,15 +15,13 @@ as a whole folder or nothing (staged in a hidden folder beside it, then renamed)
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..data.phantom import write_folder_whole
 from ..data.readers import Subject, discover, lesion_mask, load_subject
 from ..data.volume import Volume, write_volume
 from ..errors import LayoutError
@@ -82,23 +80,12 @@ def _lesion_region(subject_volume: Volume, abnormal: list[Subject], rng: np.rand
 
 def write_case_folder(out: Path, name: str, files: dict[str, tuple[Volume, type]]) -> Path:
     """Write `files` ({file name: (volume, dtype)}) as `out/name/`, whole or not at all."""
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / name
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))  # hidden: readers skip it
-    previous = None
-    try:
-        os.chmod(staging, 0o755)
+
+    def fill(staging: Path) -> None:
         for file_name, (volume, dtype) in files.items():
             write_volume(volume, staging / file_name, dtype=dtype)
-        if target.exists():  # an earlier run's case: move it aside, then swap the new one in
-            previous = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=out))
-            os.replace(target, previous / name)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
-    return target
+
+    return write_folder_whole(out, name, fill)
 
 
 def augment(model: ModelFile, healthy_dir: str | Path, out_dir: str | Path, count: int, seed: int = 0, *,
