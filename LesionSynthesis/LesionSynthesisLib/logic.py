@@ -21,6 +21,7 @@ from lesiongan.data.volume import Volume
 from lesiongan.errors import InputError, VolumeError
 from lesiongan.synthesis import BLEND_MARGIN_MM, TuringTest, paint_lesion, random_lesion_masks
 from PseudoHealthyLib import PseudoHealthyLogic
+from PseudoHealthyLib.base import SceneLogic
 from PseudoHealthyLib.nodes import (
     copyParentTransform,
     placeInSubjectHierarchy,
@@ -29,30 +30,17 @@ from PseudoHealthyLib.nodes import (
     volumeFromNode,
 )
 
-try:  # Inside Slicer the logic is a real scripted-module logic (parameter node, etc.).
-    from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
-except ImportError:  # slicer-core (MRML without the application) has no scripted-module base.
-    ScriptedLoadableModuleLogic = object
-
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
 SYNTHETIC_ROLE, LESION_ROLE, SAMPLES_ROLE = "lesionSynthetic", "lesionRegion", "noiseSamples"
 
 
-class LesionSynthesisLogic(ScriptedLoadableModuleLogic):
+class LesionSynthesisLogic(SceneLogic):
     """Synthesizes lesions into volume nodes; never modifies an input node."""
 
     def __init__(self, scene: slicer.vtkMRMLScene | None = None) -> None:
-        super().__init__()
-        self._scene = scene
+        super().__init__(scene)
         self._models = PseudoHealthyLogic(scene)  # shares its model loading and caching
-
-    @property
-    def scene(self) -> slicer.vtkMRMLScene:
-        scene = self._scene if self._scene is not None else getattr(slicer, "mrmlScene", None)
-        if scene is None:
-            raise InputError("scene", "no MRML scene: pass one to LesionSynthesisLogic(scene=...)")
-        return scene
 
     def loadModel(self, model: object = None) -> object:
         """A loaded model: None is the shipped demo model, a path is loaded (and cached)."""

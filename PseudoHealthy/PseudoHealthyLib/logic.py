@@ -22,6 +22,7 @@ import slicer
 
 from lesiongan.errors import InputError, ModelFileError, VolumeError
 
+from .base import SceneLogic
 from .nodes import (
     copyParentTransform,
     findOutputNodes,
@@ -30,11 +31,6 @@ from .nodes import (
     updateNodeFromVolume,
     volumeFromNode,
 )
-
-try:  # Inside Slicer the logic is a real scripted-module logic (parameter node, etc.).
-    from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
-except ImportError:  # slicer-core (MRML without the application) has no scripted-module base.
-    ScriptedLoadableModuleLogic = object
 
 ROLES = ("pseudoHealthy", "difference", "foreground", "mask", "segmentation")
 SEGMENT_ID = "Anomaly"
@@ -70,20 +66,12 @@ class PseudoHealthyResult:
     slicesRun: int = 0
 
 
-class PseudoHealthyLogic(ScriptedLoadableModuleLogic):
+class PseudoHealthyLogic(SceneLogic):
     """Runs a pseudo-healthy generator on volume nodes; never modifies the input node."""
 
     def __init__(self, scene: slicer.vtkMRMLScene | None = None) -> None:
-        super().__init__()
-        self._scene = scene
+        super().__init__(scene)
         self._modelCache: dict[tuple[str, float], object] = {}
-
-    @property
-    def scene(self) -> slicer.vtkMRMLScene:
-        scene = self._scene if self._scene is not None else getattr(slicer, "mrmlScene", None)
-        if scene is None:
-            raise InputError("scene", "no MRML scene: pass one to PseudoHealthyLogic(scene=...)")
-        return scene
 
     # ---------------------------------------------------------------- model
     def loadModel(self, model: object = None) -> object:

@@ -1,0 +1,27 @@
+"""The logic base shared by the LesionGAN modules: a scripted-module logic bound to a scene."""
+
+from __future__ import annotations
+
+import slicer
+
+from lesiongan.errors import InputError
+
+try:  # Inside Slicer the logic is a real scripted-module logic (parameter node, etc.).
+    from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
+except ImportError:  # slicer-core (MRML without the application) has no scripted-module base.
+    ScriptedLoadableModuleLogic = object
+
+
+class SceneLogic(ScriptedLoadableModuleLogic):
+    """A logic working on `scene`, or on the application's scene when none is given."""
+
+    def __init__(self, scene: slicer.vtkMRMLScene | None = None) -> None:
+        super().__init__()
+        self._scene = scene
+
+    @property
+    def scene(self) -> slicer.vtkMRMLScene:
+        scene = self._scene if self._scene is not None else getattr(slicer, "mrmlScene", None)
+        if scene is None:
+            raise InputError("scene", f"no MRML scene: pass one to {type(self).__name__}(scene=...)")
+        return scene
