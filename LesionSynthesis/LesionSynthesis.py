@@ -1,12 +1,12 @@
 """Lesion Synthesis: the Slicer module, its panel and its self-test.
 
 The computation lives in LesionSynthesisLib (usable from the Python console); this file is the
-only one of the module that imports qt/ctk.
+only one of the module that imports qt/ctk (the panel pieces it shares with the other LesionGAN
+modules are in PseudoHealthy's LesionGANWidgets).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Annotated
 
@@ -14,7 +14,6 @@ import ctk
 import numpy as np
 import qt
 import slicer
-import vtk
 from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -26,32 +25,30 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from LesionGANWidgets import (
+    ModelChoice,
+    connectParameterNode,
+    describeModule,
+    ensureDependencies,
+    loadPanel,
+    releaseParameterNode,
+    selectFirstVolume,
+    showProgress,
+)
 from LesionSynthesisLib import LesionSynthesisLogic
-
-BROWSE_ITEM = "Browse..."
 TURING_IMAGE_PIXELS = 256
 
 
 class LesionSynthesis(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("Lesion Synthesis")
-        self.parent.categories = ["Image Synthesis"]
-        self.parent.dependencies = ["PseudoHealthy"]  # shares its node conversions and model loading
-        self.parent.contributors = ["The LesionGAN authors"]
-        self.parent.helpText = _("""
+        # depends on PseudoHealthy for its node conversions, model loading and panel pieces
+        describeModule(self.parent, _("Lesion Synthesis"), _("""
 Paints lesions into volumes with GAN generators: paint a region with the Segment Editor and
 synthesize a lesion there, or place random lesions inside the brain and away from the ventricles.
 Also generates new images from noise and runs the Visual Turing Test.
 See the <a href="https://github.com/lesiongan/SlicerLesionGAN/blob/main/docs/lesion_synthesis.md">module documentation</a>.
-""")
-        self.parent.acknowledgementText = _("""
-Methods from: L. Sun et al., "An adversarial learning approach to medical image synthesis for
-lesion detection" (ANT-GAN), IEEE J Biomed Health Inform 2020; T. Xia, A. Chartsias,
-S. A. Tsaftaris, "Pseudo-healthy synthesis with pathology disentanglement and adversarial
-learning", Medical Image Analysis 2020; C. Han et al., "GAN-based synthetic brain MR image
-generation", IEEE ISBI 2018.
-""")
+"""), dependencies=["PseudoHealthy"])
 
 
 @parameterNodeWrapper
@@ -112,11 +109,9 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/LesionSynthesis.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui = loadPanel(self, "LesionSynthesis.ui")
         self.logic = LesionSynthesisModuleLogic()
+        self.models = ModelChoice(self.ui.modelComboBox, "LesionSynthesis", self.parent)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -135,7 +130,7 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.noiseModelPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
         self.ui.progressBar.hide()
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.segmentEditorNode())
-        self.fillModelComboBox()
+        self.models.fill()
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -145,10 +140,7 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        releaseParameterNode(self, self.updateButtons)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
@@ -162,26 +154,18 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # ------------------------------------------------------------ parameter node
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolume and not firstVolume.IsA("vtkMRMLLabelMapVolumeNode"):
-                self._parameterNode.inputVolume = firstVolume
+        selectFirstVolume(self._parameterNode)
 
     def setParameterNode(self, parameterNode: LesionSynthesisParameterNode | None) -> None:
+        connectParameterNode(self, parameterNode, self.updateButtons)
         if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-            self.selectModelPath(self._parameterNode.modelPath)
+            self.models.select(self._parameterNode.modelPath)
             self.updateSegmentEditor()
             self.updateButtons()
 
     def updateButtons(self, caller=None, event=None) -> None:
         parameters = self._parameterNode
-        model = bool(self.currentModelData())
+        model = bool(self.models.currentData())
         volume = bool(parameters and parameters.inputVolume)
         for button, ready, text in (
                 (self.ui.synthesizeButton, volume and model and parameters.lesionSegmentation, _("Synthesize lesion")),
@@ -220,74 +204,13 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.segmentEditorWidget.setSegmentationNode(segmentation)
         self.ui.segmentEditorWidget.setSourceVolumeNode(volume)
 
-    # ------------------------------------------------------------ models
-    def fillModelComboBox(self) -> None:
-        """Shipped, downloadable and registered models, then 'Browse...' for any model file."""
-        combo = self.ui.modelComboBox
-        combo.clear()
-        try:
-            from lesiongan.infer import catalog
-
-            for entry in catalog.list_models():
-                label = entry.name if entry.available else _("{name} (download)").format(name=entry.name)
-                combo.addItem(label, entry.name if entry.source == "download" else str(entry.path))
-                combo.setItemData(combo.count - 1, entry.description, qt.Qt.ToolTipRole)
-        except Exception as error:  # a broken manifest must not stop the panel from opening
-            logging.warning("LesionSynthesis: could not list models: %s", error)
-        combo.addItem(BROWSE_ITEM, "")
-
-    def currentModelData(self) -> str:
-        return self.ui.modelComboBox.itemData(self.ui.modelComboBox.currentIndex) or ""
-
-    def selectModelPath(self, modelPath: str) -> None:
-        combo = self.ui.modelComboBox
-        if not modelPath:
-            return
-        index = combo.findData(modelPath)
-        if index < 0:
-            combo.insertItem(combo.count - 1, os.path.basename(modelPath), modelPath)
-            index = combo.findData(modelPath)
-        combo.currentIndex = index
-
+    # ------------------------------------------------------------ running
     def onModelActivated(self, index: int) -> None:
-        if self.ui.modelComboBox.itemText(index) == BROWSE_ITEM:
-            path = qt.QFileDialog.getOpenFileName(self.parent, _("Choose a LesionGAN model file"), "",
-                                                  _("Model files (*.pt *.pth *.safetensors);;All files (*)"))
-            if path:
-                self.selectModelPath(path)
-            elif self._parameterNode and self._parameterNode.modelPath:
-                self.selectModelPath(self._parameterNode.modelPath)
-        if self._parameterNode:
-            self._parameterNode.modelPath = self.currentModelData()
+        self.models.onActivated(index, self._parameterNode)
         self.updateButtons()
 
-    def resolvedModelPath(self) -> str:
-        """The model's local file; a catalog model is downloaded (and verified) on first use."""
-        from lesiongan.infer import catalog
-
-        def progress(done: int, total: int) -> None:
-            self.showProgress(_("Downloading model"), done, total)
-
-        return str(catalog.resolve_model(self.currentModelData(), progress=progress))
-
-    # ------------------------------------------------------------ running
-    def ensureDependencies(self) -> bool:
-        """Torch and the other packages are checked at the first run, not at import."""
-        from lesiongan.errors import LesionGANError
-        from lesiongan.infer.dependencies import ensure_requirements
-
-        try:
-            return ensure_requirements(slicer, None, confirm=slicer.util.confirmOkCancelDisplay)
-        except LesionGANError as error:
-            slicer.util.errorDisplay(str(error))
-            return False
-
     def showProgress(self, text: str, done: int, total: int) -> None:
-        self.ui.progressBar.show()
-        self.ui.progressBar.maximum = max(total, 1)
-        self.ui.progressBar.value = done
-        self.ui.statusLabel.text = f"{text}: {done}/{total}"
-        slicer.app.processEvents()  # lets the Cancel click through
+        showProgress(self.ui, text, done, total)
 
     def runSynthesis(self, button, work) -> None:
         """Run `work(progress, cancel) -> (volumeNode, labelNode)` with progress and cancel on `button`."""
@@ -295,7 +218,7 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._cancelRequested = True
             self.ui.statusLabel.text = _("Cancelling...")
             return
-        if not self.ensureDependencies():
+        if not ensureDependencies():
             return
         from lesiongan.errors import Cancelled
 
@@ -320,18 +243,18 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSynthesize(self) -> None:
         parameters = self._parameterNode
         self.runSynthesis(self.ui.synthesizeButton, lambda progress, cancel: self.logic.synthesizeLesion(
-            parameters.inputVolume, parameters.lesionSegmentation, self.resolvedModelPath(),
+            parameters.inputVolume, parameters.lesionSegmentation, self.models.resolvedPath(self.showProgress),
             blendMargin=parameters.blendMargin, device=parameters.device, progress=progress, cancel=cancel))
 
     def onRandomLesions(self) -> None:
         parameters = self._parameterNode
         self.runSynthesis(self.ui.randomLesionsButton, lambda progress, cancel: self.logic.randomLesions(
             parameters.inputVolume, parameters.lesionCount, parameters.lesionRadius, parameters.lesionSeed,
-            self.resolvedModelPath(), tissueNode=parameters.tissueMap, blendMargin=parameters.blendMargin,
-            device=parameters.device, progress=progress, cancel=cancel))
+            self.models.resolvedPath(self.showProgress), tissueNode=parameters.tissueMap,
+            blendMargin=parameters.blendMargin, device=parameters.device, progress=progress, cancel=cancel))
 
     def onSampleImages(self) -> None:
-        if not self.ensureDependencies():
+        if not ensureDependencies():
             return
         parameters = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Generating images failed."), waitCursor=True):

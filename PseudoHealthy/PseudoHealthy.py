@@ -1,20 +1,18 @@
 """Pseudo-Healthy Synthesis: the Slicer module, its panel and its self-test.
 
-The computation lives in PseudoHealthyLib (usable from the Python console); this file is the
-only one of the module that imports qt/ctk.
+The computation lives in PseudoHealthyLib (usable from the Python console); this file and the
+LesionGANWidgets package (panel pieces the LesionGAN modules share) are the only ones of the
+module that import qt/ctk.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 from typing import Annotated
 
 import numpy as np
-import qt
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, Minimum, WithinRange, parameterNodeWrapper
@@ -26,31 +24,28 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from LesionGANWidgets import (
+    ModelChoice,
+    connectParameterNode,
+    describeModule,
+    ensureDependencies,
+    loadPanel,
+    releaseParameterNode,
+    selectFirstVolume,
+    showProgress,
+)
 from PseudoHealthyLib import PseudoHealthyLogic
-
-BROWSE_ITEM = "Browse..."
 
 
 class PseudoHealthy(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("Pseudo-Healthy Synthesis")
-        self.parent.categories = ["Image Synthesis"]
-        self.parent.dependencies = []
-        self.parent.contributors = ["The LesionGAN authors"]
-        self.parent.helpText = _("""
+        describeModule(self.parent, _("Pseudo-Healthy Synthesis"), _("""
 Turns a volume with lesions into its pseudo-healthy counterpart with a GAN generator, shows
 |input - pseudo-healthy| as a heatmap and its thresholded mask as a labelmap and a segmentation.
 Pick a volume and a model, press Apply, then move the threshold to adjust the mask.
 See the <a href="https://github.com/lesiongan/SlicerLesionGAN/blob/main/docs/pseudohealthy.md">module documentation</a>.
-""")
-        self.parent.acknowledgementText = _("""
-Methods from: L. Sun et al., "An adversarial learning approach to medical image synthesis for
-lesion detection" (ANT-GAN), IEEE J Biomed Health Inform 2020; T. Xia, A. Chartsias,
-S. A. Tsaftaris, "Pseudo-healthy synthesis with pathology disentanglement and adversarial
-learning", Medical Image Analysis 2020; C. Han et al., "GAN-based synthetic brain MR image
-generation", IEEE ISBI 2018.
-""")
+"""), dependencies=[])
 
 
 @parameterNodeWrapper
@@ -90,11 +85,9 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PseudoHealthy.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui = loadPanel(self, "PseudoHealthy.ui")
         self.logic = PseudoHealthyModuleLogic()
+        self.models = ModelChoice(self.ui.modelComboBox, "PseudoHealthy", self.parent)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -103,7 +96,7 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.thresholdSliderWidget.connect("valueChanged(double)", self.onThresholdChanged)
         self.ui.opacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
         self.ui.progressBar.hide()
-        self.fillModelComboBox()
+        self.models.fill()
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -113,10 +106,7 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyButton)
+        releaseParameterNode(self, self.updateApplyButton)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
@@ -128,20 +118,12 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # ------------------------------------------------------------ parameter node
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolume and not firstVolume.IsA("vtkMRMLLabelMapVolumeNode"):
-                self._parameterNode.inputVolume = firstVolume
+        selectFirstVolume(self._parameterNode)
 
     def setParameterNode(self, parameterNode: PseudoHealthyParameterNode | None) -> None:
+        connectParameterNode(self, parameterNode, self.updateApplyButton)
         if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyButton)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyButton)
-            self.selectModelPath(self._parameterNode.modelPath)
+            self.models.select(self._parameterNode.modelPath)
             self.updateApplyButton()
 
     def updateApplyButton(self, caller=None, event=None) -> None:
@@ -150,87 +132,25 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.applyButton.enabled = True
             return
         self.ui.applyButton.text = _("Apply")
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume and self.currentModelData())
+        ready = bool(self._parameterNode and self._parameterNode.inputVolume and self.models.currentData())
         self.ui.applyButton.enabled = ready
         self.ui.applyButton.toolTip = _("Make the pseudo-healthy volume, heatmap and mask") if ready else _(
             "Select an input volume and a model")
 
-    # ------------------------------------------------------------ models
-    def fillModelComboBox(self) -> None:
-        """Shipped, downloadable and registered models, then 'Browse...' for any model file."""
-        combo = self.ui.modelComboBox
-        combo.clear()
-        try:
-            from lesiongan.infer import catalog
-
-            for entry in catalog.list_models():
-                label = entry.name if entry.available else _("{name} (download)").format(name=entry.name)
-                combo.addItem(label, entry.name if entry.source == "download" else str(entry.path))
-                combo.setItemData(combo.count - 1, entry.description, qt.Qt.ToolTipRole)
-        except Exception as error:  # a broken manifest must not stop the panel from opening
-            logging.warning("PseudoHealthy: could not list models: %s", error)
-        combo.addItem(BROWSE_ITEM, "")
-
-    def currentModelData(self) -> str:
-        return self.ui.modelComboBox.itemData(self.ui.modelComboBox.currentIndex) or ""
-
-    def selectModelPath(self, modelPath: str) -> None:
-        combo = self.ui.modelComboBox
-        if not modelPath:
-            return
-        index = combo.findData(modelPath)
-        if index < 0:
-            combo.insertItem(combo.count - 1, os.path.basename(modelPath), modelPath)
-            index = combo.findData(modelPath)
-        combo.currentIndex = index
-
+    # ------------------------------------------------------------ running
     def onModelActivated(self, index: int) -> None:
-        if self.ui.modelComboBox.itemText(index) == BROWSE_ITEM:
-            path = qt.QFileDialog.getOpenFileName(self.parent, _("Choose a LesionGAN model file"), "",
-                                                  _("Model files (*.pt *.pth *.safetensors);;All files (*)"))
-            if path:
-                self.selectModelPath(path)
-            elif self._parameterNode and self._parameterNode.modelPath:
-                self.selectModelPath(self._parameterNode.modelPath)
-        if self._parameterNode:
-            self._parameterNode.modelPath = self.currentModelData()
+        self.models.onActivated(index, self._parameterNode)
         self.updateApplyButton()
 
-    def resolvedModelPath(self) -> str:
-        """The model's local file; a catalog model is downloaded (and verified) on first use."""
-        from lesiongan.infer import catalog
-
-        def progress(done: int, total: int) -> None:
-            self.showProgress(_("Downloading model"), done, total)
-
-        return str(catalog.resolve_model(self.currentModelData(), progress=progress))
-
-    # ------------------------------------------------------------ running
-    def ensureDependencies(self) -> bool:
-        """Torch (through the PyTorch extension) and the other packages are checked at the first
-        Apply, not at import, so that the panel opens in a Slicer without them."""
-        from lesiongan.errors import LesionGANError
-        from lesiongan.infer.dependencies import ensure_requirements
-
-        try:
-            return ensure_requirements(slicer, None, confirm=slicer.util.confirmOkCancelDisplay)
-        except LesionGANError as error:  # the PyTorch extension is missing: the message says what to do
-            slicer.util.errorDisplay(str(error))
-            return False
-
     def showProgress(self, text: str, done: int, total: int) -> None:
-        self.ui.progressBar.show()
-        self.ui.progressBar.maximum = max(total, 1)
-        self.ui.progressBar.value = done
-        self.ui.statusLabel.text = f"{text}: {done}/{total}"
-        slicer.app.processEvents()  # lets the Cancel click through
+        showProgress(self.ui, text, done, total)
 
     def onApplyButton(self) -> None:
         if self._running:
             self._cancelRequested = True
             self.ui.statusLabel.text = _("Cancelling...")
             return
-        if not self.ensureDependencies():
+        if not ensureDependencies():
             return
         from lesiongan.errors import Cancelled
 
@@ -241,8 +161,9 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             with slicer.util.tryWithErrorDisplay(_("Pseudo-healthy synthesis failed."), waitCursor=True):
                 try:
                     result = self.logic.process(
-                        parameters.inputVolume, self.resolvedModelPath(), threshold=parameters.threshold,
-                        device=parameters.device, limitToForeground=parameters.limitToForeground,
+                        parameters.inputVolume, self.models.resolvedPath(self.showProgress),
+                        threshold=parameters.threshold, device=parameters.device,
+                        limitToForeground=parameters.limitToForeground,
                         minimumComponentSize=parameters.minimumComponentSize, createNew=parameters.createNew,
                         heatmapOpacity=parameters.heatmapOpacity,
                         progress=lambda done, total: self.showProgress(_("Slices"), done, total),

@@ -22,6 +22,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
+import LesionGANWidgets
+from LesionGANWidgets import describeModule, loadPanel
 from TrainingLib import TrainingLogic, formatDuration, parseOptions
 from TrainingLib.processes import pythonExecutable
 
@@ -34,24 +36,14 @@ SETTINGS_PREFIX = "LesionGAN/Training/"
 class Training(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("LesionGAN Training")
-        self.parent.categories = ["Image Synthesis"]
-        self.parent.dependencies = []
-        self.parent.contributors = ["The LesionGAN authors"]
-        self.parent.helpText = _("""
+        # depends on PseudoHealthy for the panel pieces the LesionGAN modules share
+        describeModule(self.parent, _("LesionGAN Training"), _("""
 Trains pseudo-healthy (ANT-GAN, pathology factorization, cGAN) and image (DCGAN, WGAN)
 generators on a data folder, in a background process that goes on when the panel or Slicer is
 closed. Follow the progress, the losses and the latest samples; stop, resume, and register the
 finished model for the PseudoHealthy and LesionSynthesis panels.
 See the <a href="https://github.com/lesiongan/SlicerLesionGAN/blob/main/docs/training_module.md">module documentation</a>.
-""")
-        self.parent.acknowledgementText = _("""
-Methods from: L. Sun et al., "An adversarial learning approach to medical image synthesis for
-lesion detection" (ANT-GAN), IEEE J Biomed Health Inform 2020; T. Xia, A. Chartsias,
-S. A. Tsaftaris, "Pseudo-healthy synthesis with pathology disentanglement and adversarial
-learning", Medical Image Analysis 2020; C. Han et al., "GAN-based synthetic brain MR image
-generation", IEEE ISBI 2018.
-""")
+"""), dependencies=["PseudoHealthy"])
 
 
 class TrainingWidget(ScriptedLoadableModuleWidget):
@@ -65,10 +57,7 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/Training.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui = loadPanel(self, "Training.ui")
         self.logic = TrainingLogic()
         self.settings = qt.QSettings()
         self.timer = qt.QTimer()
@@ -173,15 +162,8 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
 
     # ------------------------------------------------------------ start / stop / resume
     def ensureDependencies(self) -> bool:
-        from lesiongan.errors import LesionGANError
-        from lesiongan.infer.dependencies import ensure_requirements
-
-        try:
-            ready = ensure_requirements(slicer, None, confirm=slicer.util.confirmOkCancelDisplay)
-        except LesionGANError as error:  # the PyTorch extension is missing: the message says what to do
-            slicer.util.errorDisplay(str(error))
-            return False
-        if ready and not self.ui.methodComboBox.count:
+        ready = LesionGANWidgets.ensureDependencies()
+        if ready and not self.ui.methodComboBox.count:  # installed just now: the methods can be listed
             self.fillMethodComboBox()
         return ready
 
