@@ -1,78 +1,52 @@
 """Static checks of the PseudoHealthy module: the .ui and the widget agree, files compile,
-qt/ctk stay in the widget file, and the CMake lists name every file."""
+qt/ctk stay in the widget file and the shared widgets package, and the CMake lists name every file."""
 
 from __future__ import annotations
 
-import ast
-import py_compile
-import re
-import xml.etree.ElementTree as ET
-from pathlib import Path
-
 import pytest
-from PIL import Image
+import slicer_static as static
 
-MODULE = Path(__file__).resolve().parents[1] / "PseudoHealthy"
+MODULE = static.moduleFolder("PseudoHealthy")
 WIDGET_FILE = MODULE / "PseudoHealthy.py"
 UI_FILE = MODULE / "Resources" / "UI" / "PseudoHealthy.ui"
-PYTHON_FILES = sorted(MODULE.rglob("*.py"))
-ALLOWED_WIDGET_CLASS = re.compile(r"^(Q|ctk|qMRML|qSlicer)\w+$")
-
-
-def _uiWidgets() -> dict[str, str]:
-    root = ET.parse(UI_FILE).getroot()
-    return {widget.get("name"): widget.get("class") for widget in root.iter("widget")}
-
-
-def _importedModules(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+SHARED_WIDGETS = MODULE / static.SHARED_WIDGETS_PACKAGE / "__init__.py"
 
 
 def test_every_ui_name_the_widget_uses_exists():
-    used = set(re.findall(r"self\.ui\.(\w+)", WIDGET_FILE.read_text()))
-    assert used, "the widget uses no ui element: the check would be empty"
-    missing = used - set(_uiWidgets())
+    assert static.uiNamesUsed(WIDGET_FILE), "the widget uses no ui element: the check would be empty"
+    missing = static.uiNamesMissing(WIDGET_FILE, UI_FILE)
     assert not missing, f"the widget uses {sorted(missing)}, which {UI_FILE.name} does not define"
 
 
 def test_ui_uses_only_qt_ctk_and_slicer_widgets():
-    classes = set(_uiWidgets().values())
+    classes = {widget.get("class") for widget in static.uiWidgets(UI_FILE).values()}
     assert "qMRMLNodeComboBox" in classes and "ctkSliderWidget" in classes
-    assert all(ALLOWED_WIDGET_CLASS.match(name) for name in classes), classes
-    parameterNames = {prop.find("string").text for prop in ET.parse(UI_FILE).getroot().iter("property")
-                      if prop.get("name") == "SlicerParameterName"}
+    assert not static.disallowedWidgetClasses(UI_FILE)
     # each parameter-linked widget names a field of the parameter node
-    fields = set(re.findall(r"^    (\w+): ", WIDGET_FILE.read_text(), flags=re.MULTILINE))
+    parameterNames, fields = static.parameterNames(UI_FILE), static.parameterNodeFields(WIDGET_FILE)
     assert parameterNames and parameterNames <= fields, parameterNames - fields
 
 
-@pytest.mark.parametrize("path", PYTHON_FILES, ids=lambda path: str(path.relative_to(MODULE)))
+@pytest.mark.parametrize("path", static.pythonFiles(MODULE), ids=lambda path: str(path.relative_to(MODULE)))
 def test_module_file_compiles(path, tmp_path):
-    py_compile.compile(str(path), cfile=str(tmp_path / "compiled.pyc"), doraise=True)
+    static.compileScript(path, tmp_path)
 
 
-def test_only_the_widget_file_imports_qt_or_ctk():
-    assert {"qt", "slicer"} <= _importedModules(WIDGET_FILE)
-    for path in PYTHON_FILES:
-        if path != WIDGET_FILE:
-            assert not {"qt", "ctk"} & _importedModules(path), f"{path} imports qt or ctk"
+def test_only_the_widget_file_and_shared_widgets_import_qt_or_ctk():
+    assert {"slicer", static.SHARED_WIDGETS_PACKAGE} <= static.importedModules(WIDGET_FILE)
+    assert {"qt", "slicer"} <= static.importedModules(SHARED_WIDGETS)
+    libFiles = [path for path in static.pythonFiles(MODULE) if not static.mayImportQt(MODULE, path)]
+    assert MODULE / "PseudoHealthyLib" / "logic.py" in libFiles
+    for path in libFiles:
+        assert not {"qt", "ctk"} & static.importedModules(path), f"{path} imports qt or ctk"
 
 
 def test_cmake_lists_every_script_and_resource():
-    cmake = (MODULE / "CMakeLists.txt").read_text().replace("${MODULE_NAME}", "PseudoHealthy")
+    cmake = static.cmakeText(MODULE)
     assert "WITH_GENERIC_TESTS" in cmake and "slicer_add_python_unittest(SCRIPT PseudoHealthy.py)" in cmake
-    shipped = [path for path in PYTHON_FILES if "Testing" not in path.parts]
-    shipped += sorted((MODULE / "Resources").rglob("*.*"))
-    for path in shipped:
-        assert str(path.relative_to(MODULE)) in cmake, f"{path.name} is not listed in CMakeLists.txt"
+    unlisted = static.unlistedInCMake(MODULE)
+    assert not unlisted, f"{unlisted} not listed in CMakeLists.txt"
 
 
 def test_icon_is_128_pixels():
-    with Image.open(MODULE / "Resources" / "Icons" / "PseudoHealthy.png") as icon:
-        assert icon.size == (128, 128)
+    assert static.iconSize(MODULE) == (128, 128)

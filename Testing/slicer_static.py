@@ -1,0 +1,95 @@
+"""Helpers for the static checks of the Slicer module folders (no Slicer needed): the .ui file,
+the imports of each script, compilation, the CMake lists and the icon. The tests that use them
+are in test_<module>_static.py."""
+
+from __future__ import annotations
+
+import ast
+import py_compile
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+ALLOWED_WIDGET_CLASS = re.compile(r"^(Q|ctk|qMRML|qSlicer)\w+$")
+SHARED_WIDGETS_PACKAGE = "LesionGANWidgets"  # the panel pieces in PseudoHealthy/, shared by the modules
+
+
+def moduleFolder(name: str) -> Path:
+    return REPO / name
+
+
+def pythonFiles(module: Path) -> list[Path]:
+    return sorted(module.rglob("*.py"))
+
+
+def uiWidgets(uiFile: Path) -> dict[str, ET.Element]:
+    """The .ui file's widgets by name."""
+    return {widget.get("name"): widget for widget in ET.parse(uiFile).getroot().iter("widget")}
+
+
+def uiNamesUsed(widgetFile: Path) -> set[str]:
+    """The `self.ui.<name>` elements the widget file uses."""
+    return set(re.findall(r"self\.ui\.(\w+)", widgetFile.read_text()))
+
+
+def uiNamesMissing(widgetFile: Path, uiFile: Path) -> set[str]:
+    return uiNamesUsed(widgetFile) - set(uiWidgets(uiFile))
+
+
+def disallowedWidgetClasses(uiFile: Path) -> set[str]:
+    """Classes in the .ui that are not Qt, CTK or Slicer widgets."""
+    classes = {widget.get("class") for widget in uiWidgets(uiFile).values()}
+    return {name for name in classes if not ALLOWED_WIDGET_CLASS.match(name)}
+
+
+def parameterNames(uiFile: Path) -> set[str]:
+    """The `SlicerParameterName` of each parameter-linked widget."""
+    return {prop.find("string").text for prop in ET.parse(uiFile).getroot().iter("property")
+            if prop.get("name") == "SlicerParameterName"}
+
+
+def parameterNodeFields(widgetFile: Path) -> set[str]:
+    """The fields of the parameter node class (4-space-indented annotations)."""
+    return set(re.findall(r"^    (\w+): ", widgetFile.read_text(), flags=re.MULTILINE))
+
+
+def importedModules(path: Path) -> set[str]:
+    """Top-level names of the absolute imports of a script."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def mayImportQt(module: Path, path: Path) -> bool:
+    """Only the module's widget file and the shared widgets package talk to Qt; *Lib never does."""
+    relative = path.relative_to(module)
+    return relative == Path(f"{module.name}.py") or relative.parts[0] == SHARED_WIDGETS_PACKAGE
+
+
+def compileScript(path: Path, scratch: Path) -> None:
+    py_compile.compile(str(path), cfile=str(scratch / "compiled.pyc"), doraise=True)
+
+
+def cmakeText(module: Path) -> str:
+    """The module's CMakeLists.txt with ${MODULE_NAME} filled in."""
+    return (module / "CMakeLists.txt").read_text().replace("${MODULE_NAME}", module.name)
+
+
+def unlistedInCMake(module: Path) -> list[str]:
+    """Shipped scripts and resources the module's CMakeLists.txt does not name."""
+    cmake = cmakeText(module)
+    shipped = [path for path in pythonFiles(module) if "Testing" not in path.relative_to(module).parts]
+    shipped += sorted((module / "Resources").rglob("*.*"))
+    return [str(path.relative_to(module)) for path in shipped if str(path.relative_to(module)) not in cmake]
+
+
+def iconSize(module: Path) -> tuple[int, int]:
+    with Image.open(module / "Resources" / "Icons" / f"{module.name}.png") as icon:
+        return icon.size
