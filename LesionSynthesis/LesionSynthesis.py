@@ -21,21 +21,11 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
-from slicer.util import VTKObservationMixin
 
-from LesionGANWidgets import (
-    ModelChoice,
-    connectParameterNode,
-    describeModule,
-    ensureDependencies,
-    loadPanel,
-    releaseParameterNode,
-    selectFirstVolume,
-    showProgress,
-)
+from LesionGANWidgets import ModelPanelWidget, describeModule, ensureDependencies
 from LesionSynthesisLib import LesionSynthesisLogic
+
 TURING_IMAGE_PIXELS = 256
 
 
@@ -94,28 +84,17 @@ def slicePixmap(image: np.ndarray, pixels: int = TURING_IMAGE_PIXELS) -> qt.QPix
     return pixmap.scaled(pixels, pixels, qt.Qt.KeepAspectRatio, qt.Qt.SmoothTransformation)
 
 
-class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class LesionSynthesisWidget(ModelPanelWidget):
+    moduleName = "LesionSynthesis"
+    logicClass = LesionSynthesisModuleLogic
+
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._running = False
-        self._cancelRequested = False
+        super().__init__(parent)
         self._turing = None
         self._turingIndex = None
         self._runningButton = None
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        self.ui = loadPanel(self, "LesionSynthesis.ui")
-        self.logic = LesionSynthesisModuleLogic()
-        self.models = ModelChoice(self.ui.modelComboBox, "LesionSynthesis", self.parent)
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.modelComboBox.connect("activated(int)", self.onModelActivated)
+    def connectPanel(self) -> None:
         self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateSegmentEditor)
         self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateSegmentEditor)
         self.ui.synthesizeButton.connect("clicked(bool)", self.onSynthesize)
@@ -128,40 +107,18 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.machineTestButton.connect("clicked(bool)", self.onMachineTest)
         self.ui.noiseModelPathLineEdit.filters = ctk.ctkPathLineEdit.Files | ctk.ctkPathLineEdit.Readable
         self.ui.noiseModelPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
-        self.ui.progressBar.hide()
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.segmentEditorNode())
-        self.models.fill()
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        releaseParameterNode(self, self.updateButtons)
 
     def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
+        super().onSceneStartClose(caller, event)
         self._turing = None
 
     def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
+        super().onSceneEndClose(caller, event)
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.segmentEditorNode())
 
-    # ------------------------------------------------------------ parameter node
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        selectFirstVolume(self._parameterNode)
-
-    def setParameterNode(self, parameterNode: LesionSynthesisParameterNode | None) -> None:
-        connectParameterNode(self, parameterNode, self.updateButtons)
-        if self._parameterNode:
-            self.models.select(self._parameterNode.modelPath)
-            self.updateSegmentEditor()
-            self.updateButtons()
+    def parameterNodeShown(self) -> None:
+        self.updateSegmentEditor()
 
     def updateButtons(self, caller=None, event=None) -> None:
         parameters = self._parameterNode
@@ -205,40 +162,22 @@ class LesionSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.segmentEditorWidget.setSourceVolumeNode(volume)
 
     # ------------------------------------------------------------ running
-    def onModelActivated(self, index: int) -> None:
-        self.models.onActivated(index, self._parameterNode)
-        self.updateButtons()
-
-    def showProgress(self, text: str, done: int, total: int) -> None:
-        showProgress(self.ui, text, done, total)
-
     def runSynthesis(self, button, work) -> None:
         """Run `work(progress, cancel) -> (volumeNode, labelNode)` with progress and cancel on `button`."""
-        if self._running:
-            self._cancelRequested = True
-            self.ui.statusLabel.text = _("Cancelling...")
-            return
-        if not ensureDependencies():
-            return
-        from lesiongan.errors import Cancelled
 
-        self._running, self._cancelRequested, self._runningButton = True, False, button
-        self.updateButtons()
+        def finished(nodes) -> None:
+            volumeNode, labelNode = nodes
+            slicer.util.setSliceViewerLayers(background=volumeNode, label=labelNode, fit=True)
+            self.ui.statusLabel.text = _("Made {volume} and {label}.").format(
+                volume=volumeNode.GetName(), label=labelNode.GetName())
+
+        if not self._running:
+            self._runningButton = button
         try:
-            with slicer.util.tryWithErrorDisplay(_("Lesion synthesis failed."), waitCursor=True):
-                try:
-                    volumeNode, labelNode = work(lambda done, total: self.showProgress(_("Slices"), done, total),
-                                                 lambda: self._cancelRequested)
-                except Cancelled:
-                    self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
-                    return
-                slicer.util.setSliceViewerLayers(background=volumeNode, label=labelNode, fit=True)
-                self.ui.statusLabel.text = _("Made {volume} and {label}.").format(
-                    volume=volumeNode.GetName(), label=labelNode.GetName())
+            self.runCancellable(_("Lesion synthesis failed."), work, finished)
         finally:
-            self._running, self._runningButton = False, None
-            self.ui.progressBar.hide()
-            self.updateButtons()
+            if not self._running:
+                self._runningButton = None
 
     def onSynthesize(self) -> None:
         parameters = self._parameterNode

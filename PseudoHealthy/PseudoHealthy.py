@@ -20,20 +20,9 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
-from slicer.util import VTKObservationMixin
 
-from LesionGANWidgets import (
-    ModelChoice,
-    connectParameterNode,
-    describeModule,
-    ensureDependencies,
-    loadPanel,
-    releaseParameterNode,
-    selectFirstVolume,
-    showProgress,
-)
+from LesionGANWidgets import ModelPanelWidget, describeModule
 from PseudoHealthyLib import PseudoHealthyLogic
 
 
@@ -73,60 +62,16 @@ class PseudoHealthyModuleLogic(PseudoHealthyLogic):
         return PseudoHealthyParameterNode(ScriptedLoadableModuleLogic.getParameterNode(self))
 
 
-class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._running = False
-        self._cancelRequested = False
+class PseudoHealthyWidget(ModelPanelWidget):
+    moduleName = "PseudoHealthy"
+    logicClass = PseudoHealthyModuleLogic
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        self.ui = loadPanel(self, "PseudoHealthy.ui")
-        self.logic = PseudoHealthyModuleLogic()
-        self.models = ModelChoice(self.ui.modelComboBox, "PseudoHealthy", self.parent)
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+    def connectPanel(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.modelComboBox.connect("activated(int)", self.onModelActivated)
         self.ui.thresholdSliderWidget.connect("valueChanged(double)", self.onThresholdChanged)
         self.ui.opacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
-        self.ui.progressBar.hide()
-        self.models.fill()
-        self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        releaseParameterNode(self, self.updateApplyButton)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    # ------------------------------------------------------------ parameter node
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        selectFirstVolume(self._parameterNode)
-
-    def setParameterNode(self, parameterNode: PseudoHealthyParameterNode | None) -> None:
-        connectParameterNode(self, parameterNode, self.updateApplyButton)
-        if self._parameterNode:
-            self.models.select(self._parameterNode.modelPath)
-            self.updateApplyButton()
-
-    def updateApplyButton(self, caller=None, event=None) -> None:
+    def updateButtons(self, caller=None, event=None) -> None:
         if self._running:
             self.ui.applyButton.text = _("Cancel")
             self.ui.applyButton.enabled = True
@@ -138,45 +83,21 @@ class PseudoHealthyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             "Select an input volume and a model")
 
     # ------------------------------------------------------------ running
-    def onModelActivated(self, index: int) -> None:
-        self.models.onActivated(index, self._parameterNode)
-        self.updateApplyButton()
-
-    def showProgress(self, text: str, done: int, total: int) -> None:
-        showProgress(self.ui, text, done, total)
-
     def onApplyButton(self) -> None:
-        if self._running:
-            self._cancelRequested = True
-            self.ui.statusLabel.text = _("Cancelling...")
-            return
-        if not ensureDependencies():
-            return
-        from lesiongan.errors import Cancelled
-
         parameters = self._parameterNode
-        self._running, self._cancelRequested = True, False
-        self.updateApplyButton()
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Pseudo-healthy synthesis failed."), waitCursor=True):
-                try:
-                    result = self.logic.process(
-                        parameters.inputVolume, self.models.resolvedPath(self.showProgress),
-                        threshold=parameters.threshold, device=parameters.device,
-                        limitToForeground=parameters.limitToForeground,
-                        minimumComponentSize=parameters.minimumComponentSize, createNew=parameters.createNew,
-                        heatmapOpacity=parameters.heatmapOpacity,
-                        progress=lambda done, total: self.showProgress(_("Slices"), done, total),
-                        cancel=lambda: self._cancelRequested)
-                except Cancelled:
-                    self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
-                    return
-                self.ui.statusLabel.text = _("Done in {seconds:.1f} s on {device}; mask: {voxels} voxels.").format(
-                    seconds=result.seconds, device=result.device, voxels=result.maskVoxels)
-        finally:
-            self._running = False
-            self.ui.progressBar.hide()
-            self.updateApplyButton()
+
+        def work(progress, cancel):
+            return self.logic.process(
+                parameters.inputVolume, self.models.resolvedPath(self.showProgress), threshold=parameters.threshold,
+                device=parameters.device, limitToForeground=parameters.limitToForeground,
+                minimumComponentSize=parameters.minimumComponentSize, createNew=parameters.createNew,
+                heatmapOpacity=parameters.heatmapOpacity, progress=progress, cancel=cancel)
+
+        def finished(result) -> None:
+            self.ui.statusLabel.text = _("Done in {seconds:.1f} s on {device}; mask: {voxels} voxels.").format(
+                seconds=result.seconds, device=result.device, voxels=result.maskVoxels)
+
+        self.runCancellable(_("Pseudo-healthy synthesis failed."), work, finished)
 
     def onThresholdChanged(self, value: float) -> None:
         """Live mask update from the existing difference map (no model run)."""

@@ -15,6 +15,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 ALLOWED_WIDGET_CLASS = re.compile(r"^(Q|ctk|qMRML|qSlicer)\w+$")
 SHARED_WIDGETS_PACKAGE = "LesionGANWidgets"  # the panel pieces in PseudoHealthy/, shared by the modules
+SHARED_WIDGETS_FILE = REPO / "PseudoHealthy" / SHARED_WIDGETS_PACKAGE / "__init__.py"
 
 
 def moduleFolder(name: str) -> Path:

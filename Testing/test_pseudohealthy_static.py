@@ -9,13 +9,24 @@ import slicer_static as static
 MODULE = static.moduleFolder("PseudoHealthy")
 WIDGET_FILE = MODULE / "PseudoHealthy.py"
 UI_FILE = MODULE / "Resources" / "UI" / "PseudoHealthy.ui"
-SHARED_WIDGETS = MODULE / static.SHARED_WIDGETS_PACKAGE / "__init__.py"
+SHARED_WIDGETS = static.SHARED_WIDGETS_FILE
 
 
 def test_every_ui_name_the_widget_uses_exists():
     assert static.uiNamesUsed(WIDGET_FILE), "the widget uses no ui element: the check would be empty"
     missing = static.uiNamesMissing(WIDGET_FILE, UI_FILE)
     assert not missing, f"the widget uses {sorted(missing)}, which {UI_FILE.name} does not define"
+
+
+@pytest.mark.parametrize("module", ["PseudoHealthy", "LesionSynthesis"])
+def test_every_ui_name_the_shared_model_panel_uses_exists(module):
+    """The panels built on LesionGANWidgets.ModelPanelWidget have the elements it drives."""
+    assert "(ModelPanelWidget)" in (static.moduleFolder(module) / f"{module}.py").read_text()
+    used = static.uiNamesUsed(SHARED_WIDGETS)
+    assert {"modelComboBox", "progressBar", "statusLabel"} <= used
+    uiFile = static.moduleFolder(module) / "Resources" / "UI" / f"{module}.ui"
+    missing = static.uiNamesMissing(SHARED_WIDGETS, uiFile)
+    assert not missing, f"LesionGANWidgets uses {sorted(missing)}, which {uiFile.name} does not define"
 
 
 def test_ui_uses_only_qt_ctk_and_slicer_widgets():

@@ -13,6 +13,8 @@ import qt
 import slicer
 import vtk
 from slicer.i18n import tr as _
+from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
+from slicer.util import VTKObservationMixin
 
 BROWSE_ITEM = "Browse..."
 ACKNOWLEDGEMENT_TEXT = """
@@ -65,32 +67,6 @@ def showProgress(ui, text: str, done: int, total: int) -> None:
     ui.progressBar.value = done
     ui.statusLabel.text = f"{text}: {done}/{total}"
     slicer.app.processEvents()
-
-
-# ---------------------------------------------------------------- parameter node
-def selectFirstVolume(parameterNode) -> None:
-    """An empty input volume becomes the scene's first scalar (not label) volume."""
-    if not parameterNode.inputVolume:
-        firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-        if firstVolume and not firstVolume.IsA("vtkMRMLLabelMapVolumeNode"):
-            parameterNode.inputVolume = firstVolume
-
-
-def releaseParameterNode(widget, onModified: Callable) -> None:
-    """Disconnect the widget's parameter node from its panel and from `onModified`."""
-    if widget._parameterNode:
-        widget._parameterNode.disconnectGui(widget._parameterNodeGuiTag)
-        widget._parameterNodeGuiTag = None
-        widget.removeObserver(widget._parameterNode, vtk.vtkCommand.ModifiedEvent, onModified)
-
-
-def connectParameterNode(widget, parameterNode, onModified: Callable) -> None:
-    """Make `parameterNode` the one the panel shows, `onModified` called on each change."""
-    releaseParameterNode(widget, onModified)
-    widget._parameterNode = parameterNode
-    if parameterNode:
-        widget._parameterNodeGuiTag = parameterNode.connectGui(widget.ui)
-        widget.addObserver(parameterNode, vtk.vtkCommand.ModifiedEvent, onModified)
 
 
 # ---------------------------------------------------------------- models
@@ -151,3 +127,121 @@ class ModelChoice:
             showProgress(_("Downloading model"), done, total)
 
         return str(catalog.resolve_model(self.currentData(), progress=progress))
+
+
+# ---------------------------------------------------------------- model panels
+class ModelPanelWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel of a module that runs a model on an input volume: its .ui, logic and model choice,
+    a parameter node kept in step with the scene, and runs with a progress bar and Cancel.
+    A subclass sets `moduleName` (also its .ui file's name) and `logicClass`, and defines
+    `connectPanel()` (its own signals) and `updateButtons(caller=None, event=None)`."""
+
+    moduleName = ""
+    logicClass: type | None = None
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._running = False
+        self._cancelRequested = False
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        self.ui = loadPanel(self, f"{self.moduleName}.ui")
+        self.logic = self.logicClass()
+        self.models = ModelChoice(self.ui.modelComboBox, self.moduleName, self.parent)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.modelComboBox.connect("activated(int)", self.onModelActivated)
+        self.ui.progressBar.hide()
+        self.connectPanel()
+        self.models.fill()
+        self.initializeParameterNode()
+
+    def connectPanel(self) -> None:
+        raise NotImplementedError
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.releaseParameterNode()
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    # ------------------------------------------------------------ parameter node
+    def initializeParameterNode(self) -> None:
+        """Show the module's parameter node; an empty input becomes the first scalar (not label) volume."""
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolume and not firstVolume.IsA("vtkMRMLLabelMapVolumeNode"):
+                self._parameterNode.inputVolume = firstVolume
+
+    def releaseParameterNode(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+
+    def setParameterNode(self, parameterNode) -> None:
+        self.releaseParameterNode()
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+            self.models.select(self._parameterNode.modelPath)
+            self.parameterNodeShown()
+            self.updateButtons()
+
+    def parameterNodeShown(self) -> None:
+        """Called when a parameter node has been connected to the panel (before `updateButtons`)."""
+
+    # ------------------------------------------------------------ running
+    def onModelActivated(self, index: int) -> None:
+        self.models.onActivated(index, self._parameterNode)
+        self.updateButtons()
+
+    def showProgress(self, text: str, done: int, total: int) -> None:
+        showProgress(self.ui, text, done, total)
+
+    def runCancellable(self, failureText: str, work: Callable, finished: Callable) -> None:
+        """Run `work(progress, cancel)` and pass its result to `finished`; calling again while it
+        runs (the button has become Cancel) asks it to stop. A cancelled run adds nothing."""
+        if self._running:
+            self._cancelRequested = True
+            self.ui.statusLabel.text = _("Cancelling...")
+            return
+        if not ensureDependencies():
+            return
+        from lesiongan.errors import Cancelled
+
+        self._running, self._cancelRequested = True, False
+        self.updateButtons()
+        try:
+            with slicer.util.tryWithErrorDisplay(failureText, waitCursor=True):
+                try:
+                    result = work(lambda done, total: self.showProgress(_("Slices"), done, total),
+                                  lambda: self._cancelRequested)
+                except Cancelled:
+                    self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
+                    return
+                finished(result)
+        finally:
+            self._running = False
+            self.ui.progressBar.hide()
+            self.updateButtons()
