@@ -145,14 +145,6 @@ class LesionSynthesisLogic(SceneLogic):
         return TuringTest(real, synthetic, nEach, seed)
 
     # ---------------------------------------------------------------- helpers
-    def _checkInput(self, volumeNode: slicer.vtkMRMLScalarVolumeNode) -> None:
-        if volumeNode is None:
-            raise VolumeError("input volume", "no volume node given")
-        if volumeNode.GetScene() is not self.scene:
-            raise VolumeError(volumeNode.GetName(), "is not in the logic's scene")
-        if volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
-            raise VolumeError(volumeNode.GetName(), "is a labelmap; pick an image volume")
-
     def _paint(self, volumeNode, labels: np.ndarray, model, blendMargin, device, progress, cancel):
         volume = volumeFromNode(volumeNode)
         painted = paint_lesion(volume, volume.with_array(labels), self.loadModel(model),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import slicer
 
-from lesiongan.errors import InputError
+from lesiongan.errors import InputError, VolumeError
 
 try:  # Inside Slicer the logic is a real scripted-module logic (parameter node, etc.).
     from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
@@ -25,3 +25,12 @@ class SceneLogic(ScriptedLoadableModuleLogic):
         if scene is None:
             raise InputError("scene", f"no MRML scene: pass one to {type(self).__name__}(scene=...)")
         return scene
+
+    def _checkInput(self, volumeNode: slicer.vtkMRMLScalarVolumeNode) -> None:
+        """An image volume (not a labelmap) in this logic's scene."""
+        if volumeNode is None:
+            raise VolumeError("input volume", "no volume node given")
+        if volumeNode.GetScene() is not self.scene:
+            raise VolumeError(volumeNode.GetName(), "is not in the logic's scene")
+        if volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
+            raise VolumeError(volumeNode.GetName(), "is a labelmap; pick an image volume")

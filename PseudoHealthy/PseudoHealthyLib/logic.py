@@ -212,14 +212,6 @@ class PseudoHealthyLogic(SceneLogic):
         return node
 
     # ---------------------------------------------------------------- helpers
-    def _checkInput(self, inputVolume: slicer.vtkMRMLScalarVolumeNode) -> None:
-        if inputVolume is None:
-            raise VolumeError("input volume", "no volume node given")
-        if inputVolume.GetScene() is not self.scene:
-            raise VolumeError(inputVolume.GetName(), "is not in the logic's scene")
-        if inputVolume.IsA("vtkMRMLLabelMapVolumeNode"):
-            raise VolumeError(inputVolume.GetName(), "is a labelmap; pick an image volume")
-
     def _makeMissingNodes(self, inputVolume, outputs: dict, created: list) -> dict:
         scene = self.scene
         name = inputVolume.GetName()
