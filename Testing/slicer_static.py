@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,21 +75,38 @@ def mayImportQt(module: Path, path: Path) -> bool:
     return relative == Path(f"{module.name}.py") or relative.parts[0] == SHARED_WIDGETS_PACKAGE
 
 
-def compileScript(path: Path, scratch: Path) -> None:
-    py_compile.compile(str(path), cfile=str(scratch / "compiled.pyc"), doraise=True)
+def libraryFiles(module: Path) -> list[Path]:
+    """The module's scripts other than its widget file and the shared widgets package."""
+    return [path for path in pythonFiles(module) if not mayImportQt(module, path)]
 
 
-def cmakeText(module: Path) -> str:
-    """The module's CMakeLists.txt with ${MODULE_NAME} filled in."""
-    return (module / "CMakeLists.txt").read_text().replace("${MODULE_NAME}", module.name)
+def libraryFilesImporting(module: Path, forbidden: set[str]) -> list[str]:
+    """The library files (see `libraryFiles`) that import any of `forbidden`."""
+    files = libraryFiles(module)
+    assert module / f"{module.name}Lib" / "logic.py" in files, f"{module.name}Lib is not checked"
+    return [str(path.relative_to(module)) for path in files if forbidden & importedModules(path)]
 
 
-def unlistedInCMake(module: Path) -> list[str]:
-    """Shipped scripts and resources the module's CMakeLists.txt does not name."""
-    cmake = cmakeText(module)
+def compileTest(module: Path):
+    """A test that compiles each of the module's scripts (one case each), to bind as test_<name>."""
+
+    @pytest.mark.parametrize("path", pythonFiles(module), ids=lambda path: str(path.relative_to(module)))
+    def test(path: Path, tmp_path: Path) -> None:
+        py_compile.compile(str(path), cfile=str(tmp_path / "compiled.pyc"), doraise=True)
+
+    return test
+
+
+def cmakeProblems(module: Path) -> list[str]:
+    """What the module's CMakeLists.txt misses: the generic tests, the self-test of the widget
+    file, and each shipped script and resource."""
+    cmake = (module / "CMakeLists.txt").read_text().replace("${MODULE_NAME}", module.name)
+    needed = ("WITH_GENERIC_TESTS", f"slicer_add_python_unittest(SCRIPT {module.name}.py)")
+    problems = [f"no {text}" for text in needed if text not in cmake]
     shipped = [path for path in pythonFiles(module) if "Testing" not in path.relative_to(module).parts]
     shipped += sorted((module / "Resources").rglob("*.*"))
-    return [str(path.relative_to(module)) for path in shipped if str(path.relative_to(module)) not in cmake]
+    return problems + [f"{path.relative_to(module)} is not listed" for path in shipped
+                       if str(path.relative_to(module)) not in cmake]
 
 
 def iconSize(module: Path) -> tuple[int, int]:

@@ -3,7 +3,6 @@ qt/ctk stay in the widget file, and the CMake lists name every file."""
 
 from __future__ import annotations
 
-import pytest
 import slicer_static as static
 
 MODULE = static.moduleFolder("LesionSynthesis")
@@ -30,17 +29,12 @@ def test_ui_has_the_panel_sections_and_only_slicer_widgets():
     assert parameterNames and parameterNames <= fields, parameterNames - fields
 
 
-@pytest.mark.parametrize("path", static.pythonFiles(MODULE), ids=lambda path: str(path.relative_to(MODULE)))
-def test_module_file_compiles(path, tmp_path):
-    static.compileScript(path, tmp_path)
+test_module_file_compiles = static.compileTest(MODULE)
 
 
 def test_only_the_widget_file_imports_qt_or_ctk():
     assert {"qt", "slicer"} <= static.importedModules(WIDGET_FILE)
-    libFiles = [path for path in static.pythonFiles(MODULE) if not static.mayImportQt(MODULE, path)]
-    assert MODULE / "LesionSynthesisLib" / "logic.py" in libFiles
-    for path in libFiles:
-        assert not {"qt", "ctk"} & static.importedModules(path), f"{path} imports qt or ctk"
+    assert not static.libraryFilesImporting(MODULE, {"qt", "ctk"})
 
 
 def test_core_package_imports_no_slicer_or_qt():
@@ -49,10 +43,7 @@ def test_core_package_imports_no_slicer_or_qt():
 
 
 def test_cmake_lists_every_script_and_resource():
-    cmake = static.cmakeText(MODULE)
-    assert "WITH_GENERIC_TESTS" in cmake and "slicer_add_python_unittest(SCRIPT LesionSynthesis.py)" in cmake
-    unlisted = static.unlistedInCMake(MODULE)
-    assert not unlisted, f"{unlisted} not listed in CMakeLists.txt"
+    assert not static.cmakeProblems(MODULE)
 
 
 def test_icon_is_128_pixels():

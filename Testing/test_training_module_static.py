@@ -3,7 +3,6 @@ stay in the widget file, the CMake lists name every file, the icon is 128 px."""
 
 from __future__ import annotations
 
-import pytest
 import slicer_static as static
 
 MODULE = static.moduleFolder("Training")
@@ -29,25 +28,17 @@ def test_ui_uses_only_qt_ctk_and_slicer_widgets_and_folder_pickers():
     assert devices == ["auto", "cpu", "cuda"]  # the choices of `lesiongan train --device`
 
 
-@pytest.mark.parametrize("path", static.pythonFiles(MODULE), ids=lambda path: str(path.relative_to(MODULE)))
-def test_module_file_compiles(path, tmp_path):
-    static.compileScript(path, tmp_path)
+test_module_file_compiles = static.compileTest(MODULE)
 
 
 def test_only_the_widget_file_imports_qt_ctk_or_vtk():
     assert {"qt", "slicer"} <= static.importedModules(WIDGET_FILE)
-    libFiles = [path for path in static.pythonFiles(MODULE) if not static.mayImportQt(MODULE, path)]
-    assert MODULE / "TrainingLib" / "logic.py" in libFiles
-    for path in libFiles:
-        assert not {"qt", "ctk", "vtk"} & static.importedModules(path), f"{path} imports qt, ctk or vtk"
+    assert not static.libraryFilesImporting(MODULE, {"qt", "ctk", "vtk"})
 
 
 def test_cmake_lists_every_script_and_resource_and_the_self_test():
-    cmake = static.cmakeText(MODULE)
-    assert "WITH_GENERIC_TESTS" in cmake and "slicer_add_python_unittest(SCRIPT Training.py)" in cmake
     assert "class TrainingTest(ScriptedLoadableModuleTest)" in WIDGET_FILE.read_text()
-    unlisted = static.unlistedInCMake(MODULE)
-    assert not unlisted, f"{unlisted} not listed in CMakeLists.txt"
+    assert not static.cmakeProblems(MODULE)
 
 
 def test_icon_is_128_pixels():
