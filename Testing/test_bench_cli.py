@@ -135,6 +135,22 @@ def test_threads_apply_to_the_run_only(tmp_path):
         engine.run_model(_brain_volumes(), model, device="cpu", threads=0)
 
 
+def test_default_threads_leave_busy_cores_alone(tmp_path, monkeypatch):
+    model = _two_modality_model(tmp_path)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for load, expected in ((5.0, 1), (0.0, 2)):
+            monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+            monkeypatch.setattr(engine.os, "getloadavg", lambda load=load: (load, load, load))
+            seen = []
+            engine.run_model(_brain_volumes(), model, device="cpu", progress=lambda d, t: seen.append(torch.get_num_threads()))
+            assert set(seen) == {expected}
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_peak_memory_sees_a_temporary_allocation():
     with bench.PeakMemory(torch.device("cpu")) as memory:
         block = np.ones(64 * 2**20 // 8)  # 64 MB, touched

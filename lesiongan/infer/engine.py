@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -93,6 +94,23 @@ def threshold_difference(difference: Volume, threshold: float, foreground: Volum
         keep[0] = False
         mask = keep[labels]
     return difference.with_array(mask.astype(np.uint8))
+
+
+def cpu_threads() -> int:
+    """Torch threads for a CPU run: the process's setting, lowered to the cores that are idle.
+
+    On cores busy with other work every extra OpenMP thread waits at each layer's barrier
+    for a descheduled sibling: on 2 shared cores (load 4) a training step took 32 s with 2
+    threads and 0.6 s with 1 (docs/speed.md). The one-minute load average tells how many
+    cores are taken.
+    """
+    current = torch.get_num_threads()
+    try:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        busy = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        return current
+    return max(1, min(current, cores - int(busy)))
 
 
 def _pad_widths(shape: tuple[int, int], size: int | Sequence[int] | None) -> list[tuple[int, int]]:
@@ -222,14 +240,13 @@ def run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str = 
     `crop=True` runs each batch only on its foreground's bounding box (plus a margin): about
     3x faster on BraTS-sized slices, but approximate, since instance norm then sees less
     background (see docs/speed.md for the measured deviation). `threads` sets torch's CPU
-    threads for this run only (default: the process's setting, which is all cores unless
-    OMP_NUM_THREADS or the caller lowered it).
+    threads for this run only (default: `cpu_threads()`, the process's setting lowered to the
+    idle cores).
     """
     if threads is not None and threads < 1:
         raise InputError("threads", f"must be >= 1, got {threads}")
     previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads if threads is not None else cpu_threads())
     try:
         return _run_model(volumes, model, role, extra=extra, threshold=threshold, limit_to_foreground=limit_to_foreground,
                           min_component_size=min_component_size, device=device, batch_size=batch_size,
