@@ -76,10 +76,10 @@ SCALES = {
     # A few minutes on 2 CPU cores: proves the whole pipeline, not the papers.
     "ci": Scale("ci", "tiny", 10, 7.5, 20, 30, 2, {"ngf": 8, "n_blocks": 2, "ndf": 8},
                 {"unet_base": 8, "unet_depth": 3}, {"width": 8, "depth": 3}, 20, test_fraction=0.3),
-    # Under an hour on 2 CPU cores: 32x32 slices of 16 tiny phantoms.
+    # About 21 min on 2 shared CPU cores: 32x32 slices of 16 tiny phantoms.
     "cpu": Scale("cpu", "tiny", 16, 7.5, 800, 400, 4, {"ngf": 16, "n_blocks": 3, "ndf": 16},
                  {"unet_base": 16, "unet_depth": 3}, {"width": 16, "depth": 3}, 100),
-    # One GPU, under an hour: BraTS-size phantom at 2 mm (120x120), paper-width networks.
+    # One GPU, meant to take under an hour (not measured yet): BraTS-size phantom at 2 mm (120x120), paper-width networks.
     "gpu": Scale("gpu", "brats", 40, 2.0, 3000, 1500, 8, {"ngf": 64, "n_blocks": 9, "ndf": 64},
                  {"unet_base": 32, "unet_depth": 4}, {"width": 32, "depth": 4}, 100, test_fraction=0.2),
 }
