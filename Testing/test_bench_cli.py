@@ -4,6 +4,7 @@ engine's speed options (crop to the foreground, threads)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -142,13 +143,21 @@ def test_default_threads_leave_busy_cores_alone(tmp_path, monkeypatch):
     try:
         for load, expected in ((5.0, 1), (0.0, 2)):
             monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-            monkeypatch.setattr(engine.os, "getloadavg", lambda load=load: (load, load, load))
+            monkeypatch.setattr(engine, "busy_cores", lambda load=load: load)
             seen = []
             engine.run_model(_brain_volumes(), model, device="cpu", progress=lambda d, t: seen.append(torch.get_num_threads()))
             assert set(seen) == {expected}
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_busy_cores_reads_the_runnable_tasks():
+    busy = engine.busy_cores(samples=2, interval_s=0)
+    if busy is None:  # no /proc/loadavg: the engine then keeps the process's threads
+        assert not os.path.exists("/proc/loadavg")
+    else:
+        assert 0 <= busy < 10_000
 
 
 def test_peak_memory_sees_a_temporary_allocation():
