@@ -46,3 +46,14 @@ def test_to_net_and_from_net_are_inverse() -> None:
     x = torch.tensor([0.0, 0.25, 1.0])
     assert torch.equal(to_net(x), torch.tensor([-1.0, -0.5, 1.0]))
     assert torch.equal(from_net(to_net(x)), x)
+
+
+def test_every_method_and_network_module_registers_without_being_imported_first():
+    import subprocess
+    import sys
+
+    # A fresh interpreter: nothing imported the benchmark's methods or the classifier net yet.
+    code = ("from lesiongan.methods import get_method; from lesiongan.nets import build_network; "
+            "get_method('segmentation'); get_method('classification'); "
+            "build_network('vgg_classifier', in_channels=1)")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 METHODS: dict[str, type["Method"]] = {}
 # Modules whose import registers methods (`@register_method`); those not written yet are skipped.
-_METHOD_MODULES = ("antgan", "factorization", "cgan", "noise_gan")
+_METHOD_MODULES = ("antgan", "factorization", "cgan", "noise_gan", "segmentation", "classification")
 
 
 def available_methods() -> dict[str, type["Method"]]:

@@ -18,7 +18,7 @@ from ..errors import InputError
 
 _ARCHITECTURES: dict[str, type[nn.Module]] = {}
 # Modules whose import registers networks; those not written yet are skipped.
-_NETWORK_MODULES = ("resnet", "patchgan", "unet", "noise")
+_NETWORK_MODULES = ("resnet", "patchgan", "unet", "noise", "classifier")
 
 ModuleType = TypeVar("ModuleType", bound=type[nn.Module])
 
