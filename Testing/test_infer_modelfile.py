@@ -119,3 +119,20 @@ def test_missing_role_and_wrong_channels(tmp_path):
     two = write_model(tmp_path / "two.pt", modalities=("flair", "t1"))
     with pytest.raises(ModelFileError, match="takes 2 channel"):
         load_model(two).check_channels("a2n", 1)
+
+
+def test_repack_halves_the_file_and_keeps_what_the_model_does(tmp_path):
+    from lesiongan.infer.modelfile import repack_model
+    from lesiongan.nets import build_network
+
+    torch.manual_seed(0)
+    net = build_network("resnet_generator", ngf=8, n_blocks=1)
+    source = save_model(tmp_path / "run.pt", method="antgan", networks={"a2n": net},
+                        conventions={"modalities": ["flair"]}, provenance={"iterations": 3})
+    packed = repack_model(source, tmp_path / "ship.pt", metrics={"dice": 0.5})
+    assert packed.stat().st_size < 0.6 * source.stat().st_size
+    model = load_model(packed)
+    assert model.metrics == {"dice": 0.5} and model.provenance == {"iterations": 3}
+    x = torch.rand(1, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(model.network("a2n")(x), net.eval()(x), atol=2e-2)

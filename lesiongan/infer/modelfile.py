@@ -244,3 +244,17 @@ def load_model(path: str | os.PathLike, device: str = "cpu", roles: Iterable[str
                 raise ModelFileError(path, f"the '{role}' network takes {model.in_channels(role)} channel(s) "
                                      f"but the file names {len(model.modalities)} modalities")
     return model
+
+
+def repack_model(source: str | os.PathLike, destination: str | os.PathLike, *, half: bool = True,
+                 metrics: dict | None = None) -> Path:
+    """Write `source` again as `destination`, with fp16 weights and/or measured metrics.
+
+    How a trained run's `model.pt` becomes a model small enough to ship: the networks, roles,
+    conventions and provenance are kept; `metrics` (when given) replaces the file's metrics.
+    """
+    model = load_model(source)
+    return save_model(destination, method=model.method,
+                      networks={role: model.network(role) for role in model.roles},
+                      conventions=model.conventions, provenance=model.provenance,
+                      metrics=model.metrics if metrics is None else metrics, half=half)
