@@ -83,7 +83,7 @@ def _read_json(path: Path, expected_format: str) -> dict:
 
 
 def _manifest_entry(raw: object, index: int, source: Path) -> ModelEntry:
-    """Validate one manifest record; shipped files may lack size/hash until the lead fills them."""
+    """Validate one manifest record; a shipped file not built yet may lack its size and hash."""
     where = f"{source} (model #{index})"
     if not isinstance(raw, dict) or set(raw) != set(MANIFEST_FIELDS):
         raise ModelFileError(where, f"a model needs exactly the fields {', '.join(MANIFEST_FIELDS)}")
