@@ -34,7 +34,7 @@ def uiWidgets(uiFile: Path) -> dict[str, ET.Element]:
 
 def uiNamesUsed(widgetFile: Path) -> set[str]:
     """The `self.ui.<name>` elements the widget file uses."""
-    return set(re.findall(r"self\.ui\.(\w+)", widgetFile.read_text()))
+    return set(re.findall(r"self\.ui\.(\w+)", widgetFile.read_text(encoding="utf-8")))
 
 
 def uiNamesMissing(widgetFile: Path, uiFile: Path) -> set[str]:
@@ -55,13 +55,13 @@ def parameterNames(uiFile: Path) -> set[str]:
 
 def parameterNodeFields(widgetFile: Path) -> set[str]:
     """The fields of the parameter node class (4-space-indented annotations)."""
-    return set(re.findall(r"^    (\w+): ", widgetFile.read_text(), flags=re.MULTILINE))
+    return set(re.findall(r"^    (\w+): ", widgetFile.read_text(encoding="utf-8"), flags=re.MULTILINE))
 
 
 def importedModules(path: Path) -> set[str]:
     """Top-level names of the absolute imports of a script."""
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -100,7 +100,7 @@ def compileTest(module: Path):
 def cmakeProblems(module: Path) -> list[str]:
     """What the module's CMakeLists.txt misses: the generic tests, the self-test of the widget
     file, and each shipped script and resource."""
-    cmake = (module / "CMakeLists.txt").read_text().replace("${MODULE_NAME}", module.name)
+    cmake = (module / "CMakeLists.txt").read_text(encoding="utf-8").replace("${MODULE_NAME}", module.name)
     needed = ("WITH_GENERIC_TESTS", f"slicer_add_python_unittest(SCRIPT {module.name}.py)")
     problems = [f"no {text}" for text in needed if text not in cmake]
     shipped = [path for path in pythonFiles(module) if "Testing" not in path.relative_to(module).parts]

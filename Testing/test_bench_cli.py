@@ -23,7 +23,7 @@ from lesiongan.nets import build_network
 def test_bench_infer_cli_writes_timings_ratio_and_agreement(tmp_path, capsys):
     out = tmp_path / "infer.json"
     assert main(["bench", "infer", "--size", "tiny", "--ngf", "4", "--repeats", "1", "--crop", "--json", str(out)]) == 0
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(encoding="utf-8"))
     slices = report["volume"]["slices"]
     assert report["volume"]["shape_zyx"][0] == slices == 32
     for name in ("reference", "engine", "engine_crop"):
@@ -47,7 +47,7 @@ def test_bench_train_cli_times_both_steps(tmp_path, capsys):
     args = ["bench", "train", "--ngf", "4", "--blocks", "1", "--size", "32", "--batch-size", "2", "--iterations", "2",
             "--device", "cpu", "--json", str(out)]
     assert main(args) == 0
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(encoding="utf-8"))
     assert report["setup"]["amp"] == "off" and report["setup"]["images_per_iteration"] == 4
     for name in ("reference", "shipped"):
         run = report[name]

@@ -142,11 +142,11 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path: Path) -> None:
         with atomic_path(target) as temporary:
             temporary.write_text("half")
             raise RuntimeError("writer failed")
-    assert target.read_text() == "old"
+    assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
     with atomic_path(target) as temporary:
         temporary.write_text("new")
-    assert target.read_text() == "new"
+    assert target.read_text(encoding="utf-8") == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 

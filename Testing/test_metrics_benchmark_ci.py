@@ -14,9 +14,9 @@ from lesiongan.metrics.paper_numbers import PAPER_TABLES
 def test_ci_scale_writes_every_table_with_the_papers_numbers(tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(["benchmark", "--out", str(out), "--scale", "ci", "--device", "cpu"]) == 0
-    report = (out / "report.md").read_text()
+    report = (out / "report.md").read_text(encoding="utf-8")
     assert report == capsys.readouterr().out[-len(report):]
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert list(results["tables"]) == list(TABLES)
     for key in TABLES:
         table = results["tables"][key]

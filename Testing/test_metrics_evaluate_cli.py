@@ -45,7 +45,7 @@ def test_evaluate_scores_every_subject_and_writes_three_reports(tmp_path, capsys
     printed = capsys.readouterr().out
     assert "| non-lesion PSNR (dB) | inf | 3 |" in printed  # untouched outside the lesion
 
-    report = json.loads((out / "evaluation.json").read_text())
+    report = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
     assert sorted(report["subjects"]) == ["Case_000", "Case_001", "Case_002"]
     for scores in report["subjects"].values():
         assert scores["psnr_nonlesion"] == "inf"
@@ -54,11 +54,11 @@ def test_evaluate_scores_every_subject_and_writes_three_reports(tmp_path, capsys
         assert 0 < scores["psnr_lesion"] < 15  # the blob became 500, the truth is ~300: not healthy yet
     assert report["summary"]["dice"]["n"] == 3
 
-    with open(out / "subjects.csv", newline="") as handle:
+    with open(out / "subjects.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["subject"] for row in rows] == ["Case_000", "Case_001", "Case_002"]
     assert float(rows[0]["psnr_lesion"]) == pytest.approx(report["subjects"]["Case_000"]["psnr_lesion"])
-    assert (out / "evaluation.md").read_text().count("| Case_") == 3
+    assert (out / "evaluation.md").read_text(encoding="utf-8").count("| Case_") == 3
 
 
 def test_evaluate_test_split_holds_out_a_fifth(tmp_path, capsys):
@@ -66,7 +66,7 @@ def test_evaluate_test_split_holds_out_a_fifth(tmp_path, capsys):
     model = write_model(tmp_path / "m.pt", ceiling=0.0)
     main(["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"),
           "--device", "cpu"])
-    assert len(json.loads((tmp_path / "r" / "evaluation.json").read_text())["subjects"]) == 1
+    assert len(json.loads((tmp_path / "r" / "evaluation.json").read_text(encoding="utf-8"))["subjects"]) == 1
 
 
 def test_evaluate_test_split_follows_the_models_recorded_training_subjects(tmp_path, capsys):
@@ -76,7 +76,7 @@ def test_evaluate_test_split_follows_the_models_recorded_training_subjects(tmp_p
                provenance={"split": {"train": ["Case_000", "Case_002"], "validation": ["Case_001"]}})
     main(["evaluate", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "data"), "--out",
           str(tmp_path / "r"), "--device", "cpu"])
-    assert list(json.loads((tmp_path / "r" / "evaluation.json").read_text())["subjects"]) == ["Case_001"]
+    assert list(json.loads((tmp_path / "r" / "evaluation.json").read_text(encoding="utf-8"))["subjects"]) == ["Case_001"]
 
 
 def test_evaluate_names_a_missing_data_folder(tmp_path, capsys):
@@ -104,7 +104,7 @@ def test_evaluate_scores_healthiness_with_the_models_own_segmentor(tmp_path, cap
                    networks={"a2n": CeilingGenerator(ceiling=ceiling), "segmentor": CeilingGenerator(ceiling=1.0)})
         main(["evaluate", "--model", str(tmp_path / f"{name}.pt"), "--data", str(tmp_path / "data"),
               "--split", "all", "--out", str(tmp_path / name), "--device", "cpu"])
-    scores = {name: json.loads((tmp_path / name / "evaluation.json").read_text())["subjects"]["Case_000"]
+    scores = {name: json.loads((tmp_path / name / "evaluation.json").read_text(encoding="utf-8"))["subjects"]["Case_000"]
               for name in ("removes", "keeps")}
     assert scores["removes"]["healthiness"] == 1.0  # outputs capped at 0.5: nothing left to find
     assert scores["keeps"]["healthiness"] <= 0.0  # the whole blob is still there

@@ -43,7 +43,7 @@ EXTENSION_FIELDS = (
 
 def cmake_commands(path: Path) -> list[tuple[str, list[str]]]:
     """(command, arguments) of a CMakeLists.txt, comments dropped; enough for Slicer's files."""
-    text = "\n".join(re.sub(r'#(?=(?:[^"]*"[^"]*")*[^"]*$).*', "", line) for line in path.read_text().splitlines())
+    text = "\n".join(re.sub(r'#(?=(?:[^"]*"[^"]*")*[^"]*$).*', "", line) for line in path.read_text(encoding="utf-8").splitlines())
     commands = []
     for name, body in re.findall(r"([A-Za-z_]\w*)\s*\(((?:[^()\"]|\"[^\"]*\")*)\)", text):
         arguments = [a[1:-1] if a.startswith('"') else a for a in re.findall(r'"[^"]*"|[^\s"]+', body)]
@@ -200,7 +200,7 @@ def test_listing_check_finds_unlisted_and_missing_files(tmp_path):
 
 
 def test_catalog_entry_follows_the_extensions_index_schema():
-    entry = json.loads((ROOT / "LesionGAN.json").read_text())
+    entry = json.loads((ROOT / "LesionGAN.json").read_text(encoding="utf-8"))
     for key in SCHEMA_REQUIRED:
         assert key in entry, f"LesionGAN.json lacks the required {key!r}"
     for key, value in entry.items():
@@ -227,7 +227,7 @@ def test_icons_are_128_pixel_squares():
 
 
 def test_licence_is_bsd_3_clause():
-    text = (ROOT / "LICENSE").read_text()
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "BSD 3-Clause License" in text
     assert "Copyright (c) 2026, the LesionGAN authors" in text
     assert "Neither the name of the copyright holder" in text

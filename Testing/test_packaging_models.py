@@ -144,7 +144,7 @@ def test_register_and_list_round_trip(tmp_path, private_cache):
     catalog.register_model(model, "second", manifest=manifest)
     listed = catalog.list_models(manifest)
     assert [(e.name, e.path, e.description) for e in listed] == [("my_model", model, "mine"), ("second", model, "")]
-    assert json.loads((private_cache / catalog.REGISTRY_FILE).read_text())["models"]["my_model"]["method"] == "factorization"
+    assert json.loads((private_cache / catalog.REGISTRY_FILE).read_text(encoding="utf-8"))["models"]["my_model"]["method"] == "factorization"
     assert catalog.resolve_model("second", manifest) == model
     assert [p.name for p in private_cache.iterdir()] == [catalog.REGISTRY_FILE]  # no temporary left
     model.unlink()  # a deleted model drops out of the list

@@ -21,7 +21,7 @@ def test_every_ui_name_the_widget_uses_exists():
 @pytest.mark.parametrize("module", ["PseudoHealthy", "LesionSynthesis"])
 def test_every_ui_name_the_shared_model_panel_uses_exists(module):
     """The panels built on LesionGANWidgets.ModelPanelWidget have the elements it drives."""
-    assert "(ModelPanelWidget)" in (static.moduleFolder(module) / f"{module}.py").read_text()
+    assert "(ModelPanelWidget)" in (static.moduleFolder(module) / f"{module}.py").read_text(encoding="utf-8")
     used = static.uiNamesUsed(SHARED_WIDGETS)
     assert {"modelComboBox", "progressBar", "statusLabel"} <= used
     uiFile = static.moduleFolder(module) / "Resources" / "UI" / f"{module}.ui"

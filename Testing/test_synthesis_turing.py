@@ -82,10 +82,10 @@ def test_save_writes_answers_and_table_row(tmp_path):
     for index in range(len(test)):
         test.answer(index, "real")
     test.save(tmp_path / "answers.csv", tmp_path / "score.json")
-    rows = list(csv.DictReader(open(tmp_path / "answers.csv")))
+    rows = list(csv.DictReader(open(tmp_path / "answers.csv", encoding="utf-8")))
     assert len(rows) == 6 and {row["answer"] for row in rows} == {"real"}
     assert sum(int(row["correct"]) for row in rows) == 3
-    saved = json.loads((tmp_path / "score.json").read_text())
+    saved = json.loads((tmp_path / "score.json").read_text(encoding="utf-8"))
     assert saved["table1"]["Accuracy (%)"] == 50.0 and saved["table1"]["Synt as Real"] == 3
     assert set(saved["table1"]) == set(TABLE1_COLUMNS.values())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left

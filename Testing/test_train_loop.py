@@ -56,7 +56,7 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_run_writes_its_outputs_and_a_loadable_model(reference_run: Path) -> None:
-    progress = json.loads((reference_run / "progress.json").read_text())
+    progress = json.loads((reference_run / "progress.json").read_text(encoding="utf-8"))
     assert progress["state"] == "finished" and progress["step"] == ITERATIONS == progress["total"]
     with (reference_run / "log.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -91,7 +91,7 @@ def test_stop_file_checkpoints_and_resume_matches_uninterrupted_run(reference_ru
 
     with pytest.raises(Cancelled, match="step 3"):
         train(config(out, on_step=stop_after_three))
-    assert json.loads((out / "progress.json").read_text())["state"] == "stopped"
+    assert json.loads((out / "progress.json").read_text(encoding="utf-8"))["state"] == "stopped"
     assert load_checkpoint(out / "checkpoints")["step"] == 3
 
     with pytest.raises(InputError, match="resume"):
@@ -137,5 +137,5 @@ def test_a_crash_is_reported_in_progress_json(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError):
         train(config(tmp_path / "run", on_step=crash))
-    progress = json.loads((tmp_path / "run" / "progress.json").read_text())
+    progress = json.loads((tmp_path / "run" / "progress.json").read_text(encoding="utf-8"))
     assert progress["state"] == "failed" and "out of memory" in progress["error"] and progress["step"] == 2

@@ -72,8 +72,8 @@ def test_two_process_torchrun_keeps_ranks_identical(phantom: Path, tmp_path: Pat
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((out / "distributed.json").read_text())
+    report = json.loads((out / "distributed.json").read_text(encoding="utf-8"))
     assert report["world_size"] == 2 and len(report["weights_sha256"]) == 2
     assert report["weights_sha256"][0] == report["weights_sha256"][1] and report["in_sync"]
     assert load_model(out / "model.pt").provenance["world_size"] == 2
-    assert json.loads((out / "progress.json").read_text())["state"] == "finished"
+    assert json.loads((out / "progress.json").read_text(encoding="utf-8"))["state"] == "finished"

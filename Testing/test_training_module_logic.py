@@ -62,7 +62,7 @@ def test_start_stop_resume_finish_and_use_model(phantom: Path, tmp_path: Path, m
     runDir = tmp_path / "runs" / "tiny"
     run = logic.startRun("antgan", phantom, runDir, device="cpu", iterations=ITERATIONS, batchSize=2,
                          options=TINY_OPTIONS)
-    record = json.loads((runDir / "run.json").read_text())
+    record = json.loads((runDir / "run.json").read_text(encoding="utf-8"))
     assert record["pid"] == run.pid and record["command"][1:4] == ["-m", "lesiongan", "train"]
     if hasattr(os, "getsid"):  # its own session: closing Slicer's terminal or panel does not end it
         assert os.getsid(run.pid) == run.pid != os.getsid(0)
@@ -84,7 +84,7 @@ def test_start_stop_resume_finish_and_use_model(phantom: Path, tmp_path: Path, m
     resumed = logic.resumeRun(runDir)
     assert resumed.command[-1] == "--resume" and resumed.pid != run.pid
     assert resumed.wait(90) == 0
-    log = (runDir / "train.log").read_text()
+    log = (runDir / "train.log").read_text(encoding="utf-8")
     resumedPart = log[log.rindex("=== resume"):]
     # the resumed process carries on from the checkpoint's step, not from zero
     assert loggedSteps(resumedPart)[0] == stoppedAt + 1

@@ -37,7 +37,7 @@ def test_only_the_widget_file_imports_qt_ctk_or_vtk():
 
 
 def test_cmake_lists_every_script_and_resource_and_the_self_test():
-    assert "class TrainingTest(ScriptedLoadableModuleTest)" in WIDGET_FILE.read_text()
+    assert "class TrainingTest(ScriptedLoadableModuleTest)" in WIDGET_FILE.read_text(encoding="utf-8")
     assert not static.cmakeProblems(MODULE)
 
 

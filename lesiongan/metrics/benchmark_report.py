@@ -160,13 +160,13 @@ def _plain(value: Any) -> Any:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(_plain(data), indent=2) + "\n")
+        temporary.write_text(json.dumps(_plain(data), indent=2) + "\n", encoding="utf-8")
 
 
 def write_markdown(path: Path, header: str, results: dict[str, dict[str, Any]]) -> str:
     text = header + "\n" + "\n".join(table_markdown(key, results[key]) for key in results)
     with atomic_path(path) as temporary:
-        temporary.write_text(text)
+        temporary.write_text(text, encoding="utf-8")
     return text
 
 
