@@ -2,7 +2,7 @@
 # Reproduces the shipped demo model, lesiongan/resources/models/demo_antgan_flair.pt:
 # train on the brats-size phantom, score on held-out phantom cases (another seed), then
 # store fp16 weights with those scores and record the file's size and SHA-256 in the
-# manifest. CPU: about 40 minutes on 2 cores (phantom 10, training 25, evaluation 4).
+# manifest. CPU: about 40 minutes on 2 cores (phantom 10, training 30, evaluation 4).
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh            # all steps
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh ship       # only the last step
 set -euo pipefail
@@ -14,8 +14,8 @@ if [ "${1:-all}" != ship ]; then
   "$LESIONGAN" phantom --out "$WORK/train" --cases 30 --seed 1 --size brats
   "$LESIONGAN" phantom --out "$WORK/test" --cases 6 --seed 7 --size brats --healthy-fraction 0
   OMP_NUM_THREADS=1 "$LESIONGAN" train --method antgan --data "$WORK/train" --out "$WORK/run" \
-    --modalities flair --spacing 3 --ngf 16 --set ndf=32 --set cycle_ac=false --set cycle_nc=false \
-    ${TRAIN_EXTRA:-} --iterations 10000 --checkpoint-every 500 --sample-every 1000 --log-every 50 --seed 0 \
+    --modalities flair --spacing 3 --ngf 16 --set ndf=32 --set cycle_ac=false --set cycle_nc=false --set lambda_am=30 \
+    --iterations 12000 --checkpoint-every 1000 --sample-every 2000 --log-every 100 --seed 0 \
     --no-tensorboard
   "$LESIONGAN" evaluate --model "$WORK/run/model.pt" --data "$WORK/test" --split all --out "$WORK/evaluation"
 fi
