@@ -139,3 +139,23 @@ def test_a_crash_is_reported_in_progress_json(tmp_path: Path) -> None:
         train(config(tmp_path / "run", on_step=crash))
     progress = json.loads((tmp_path / "run" / "progress.json").read_text(encoding="utf-8"))
     assert progress["state"] == "failed" and "out of memory" in progress["error"] and progress["step"] == 2
+
+
+def test_a_stop_asked_for_while_the_data_loads_is_honoured(tmp_path: Path, monkeypatch) -> None:
+    from lesiongan.train import loop
+
+    out = tmp_path / "early"
+    (out).mkdir()
+    (out / "STOP").touch()  # left over from an earlier session: must not stop this one
+    load = loop.load_training_slices
+
+    def load_then_press_stop(*args, **kwargs):
+        assert not (out / "STOP").exists()
+        loaded = load(*args, **kwargs)
+        (out / "STOP").touch()  # the user presses Stop while slices are loading
+        return loaded
+
+    monkeypatch.setattr(loop, "load_training_slices", load_then_press_stop)
+    with pytest.raises(Cancelled, match="step 0"):
+        train(config(out))
+    assert json.loads((out / "progress.json").read_text(encoding="utf-8"))["state"] == "stopped"

@@ -226,6 +226,10 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
     if device.type == "cuda":
         torch.cuda.set_device(device)
     out.mkdir(parents=True, exist_ok=True)
+    if context.is_main:
+        # A STOP file ended the previous session; starting again means carrying on. Cleared
+        # before the data loads, so a stop asked for while it loads is still honoured.
+        (out / "STOP").unlink(missing_ok=True)
     slices, origin = load_training_slices(config, out, context)
 
     seed_everything(config.seed)  # same on every rank: identical initial weights
@@ -253,9 +257,6 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
             restore_rng(checkpoint["rng"])
         del checkpoint
 
-    if context.is_main:
-        # A STOP file ended the previous session; starting again means carrying on.
-        (out / "STOP").unlink(missing_ok=True)
     distributed.any_rank(False, context, device)  # no rank looks for STOP before it is gone
     log = RunLog(out, config.iterations, step, elapsed, config.tensorboard) if context.is_main else None
     if log:
