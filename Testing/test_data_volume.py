@@ -201,3 +201,14 @@ def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_write_json_is_whole_utf8_and_spells_out_inf_and_nan(tmp_path):
+    import json
+    import math
+
+    from lesiongan.data.volume import write_json
+
+    path = write_json(tmp_path / "deep" / "report.json", {"psnr": math.inf, "rows": [math.nan, 1.5], "unit": "±"})
+    assert json.loads(path.read_text(encoding="utf-8")) == {"psnr": "inf", "rows": ["nan", 1.5], "unit": "±"}
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"]

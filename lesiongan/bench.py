@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import platform
 import resource
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 
 from .data import normalize as normalization
 from .data.normalize import foreground_mask
+from .data.volume import write_json
 from .errors import InputError
 from .nets import build_network, to_net
 
@@ -437,15 +437,6 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join([head, "", *rows, "", tail])
 
 
-def _write_json(report: dict[str, Any], path: str) -> None:
-    from .data.volume import atomic_path
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as temporary:
-        Path(temporary).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench", metavar="{infer,train}", required=True)
     infer = sub.add_parser("infer", help="engine against the slice-at-a-time fp32 reference on a phantom volume")
@@ -479,7 +470,7 @@ def run(args: argparse.Namespace) -> int:
         report = bench_train(args.ngf, args.size, args.batch_size, args.iterations, args.device, n_blocks=args.blocks)
     print(markdown_table(report))
     if args.json:
-        _write_json(report, args.json)
+        write_json(args.json, report)
     if report["benchmark"] == "infer" and not report["agreement"]["within_tolerance"]:
         print("reference and engine disagree beyond the tolerance: the speed-up does not count")
         return 1

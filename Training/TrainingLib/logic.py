@@ -29,7 +29,7 @@ from typing import Any
 
 import lesiongan
 from lesiongan.errors import InputError, ModelFileError
-from lesiongan.train.runlog import write_json
+from lesiongan.data.volume import write_json
 
 from . import processes
 

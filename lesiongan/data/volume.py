@@ -7,10 +7,13 @@ rescale slope/intercept as SimpleITK applies them) are converted to float32 once
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +191,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with inf and nan as the strings 'inf', '-inf', 'nan' (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write `data` as indented UTF-8 JSON, whole or not at all; inf and nan become strings."""
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(json_safe(data), indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def write_volume(volume: Volume, path: str | Path, dtype: np.dtype | type | str | None = None) -> Path:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.volume import atomic_path
+from ..data.volume import write_json
 from ..errors import ModelFileError
 from .download import ProgressCallback, download, file_sha256
 
@@ -185,8 +185,7 @@ def register_model(
     models = _load_registry()
     models[name] = {"path": str(model_path), "description": description, "modality": modality, "method": method}
     registry = {"format": REGISTRY_FORMAT, "version": 1, "models": models}
-    with atomic_path(_registry_path()) as temporary:
-        temporary.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(_registry_path(), registry)
     return ModelEntry(name, description, modality, method, "registered", model_path)
 
 

@@ -28,8 +28,6 @@ from ..errors import InputError
 from ..infer.engine import resolve_device
 from ..infer.modelfile import load_model
 from ..methods import resolve_options
-from ..methods import classification as _classification  # noqa: F401  (registers the method)
-from ..methods import segmentation as _segmentation  # noqa: F401  (registers the method)
 from ..nets import from_net, to_net
 from ..train import TrainConfig, train
 from .detection import dice, precision_recall_f1

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..data.volume import write_json
 from ..errors import InputError
 from . import benchmark_report as report
 from .benchmark import LAMBDA_AM, SCALES, TABLES, Benchmark
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
               "Paper numbers come from BraTS18 (ANT-GAN) and BraTS (Xia et al.); ours from the phantom, so "
               "the rank orders are what can be compared, not the values.\n")
     args.out.mkdir(parents=True, exist_ok=True)
-    report.write_json(args.out / "results.json", {"scale": args.scale, "seed": args.seed, "device": str(bench.torch_device),
+    write_json(args.out / "results.json", {"scale": args.scale, "seed": args.seed, "device": str(bench.torch_device),
                                                   "command": command, "seconds": elapsed, "timings": bench.timings,
                                                   "tables": results})
     if "table4" in results:

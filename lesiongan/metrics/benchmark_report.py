@@ -6,7 +6,6 @@ of rows with both a paper number and ours, do the two order the pair the same wa
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -145,22 +144,6 @@ def table_result(key: str, ours: dict[str, dict[str, float]], extra: dict[str, A
     paper = {row: {m: {"value": v.value, "source": v.source, "note": v.note} for m, v in table.rows[row].items()} for row in ours}
     return {"title": table.title, "ours": ours, "paper": paper, "ordering": ordering,
             "best_row": best_row_check(table, ours), **(extra or {})}
-
-
-def _plain(value: Any) -> Any:
-    """JSON has no inf or nan: write them as strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(_plain(data), indent=2) + "\n", encoding="utf-8")
 
 
 def write_markdown(path: Path, header: str, results: dict[str, dict[str, Any]]) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 
 from ..data import readers
 from ..data.normalize import fit_normalization, normalize
-from ..data.volume import Volume, atomic_path, read_volume
+from ..data.volume import Volume, atomic_path, read_volume, write_json
 from ..errors import LayoutError, VolumeError
 from ..infer.engine import resolve_device, run_model
 from ..infer.modelfile import ModelFile, load_model
@@ -119,11 +118,6 @@ def _read_on_grid(path: Path, reference: Volume) -> Volume:
     return volume
 
 
-def _plain(value: float) -> float | str:
-    """JSON has no inf or nan: write them as the strings 'inf', '-inf', 'nan'."""
-    return value if math.isfinite(value) else str(value)
-
-
 def _cell(value: float, digits: int = 3) -> str:
     if math.isnan(value):
         return "n/a"
@@ -161,11 +155,10 @@ def write_reports(out: Path, ids: list[str], rows: list[dict[str, float]], conte
                 writer.writerow([subject_id, *(repr(row.get(name, math.nan)) for name in names)])
     report = {
         **context,
-        "summary": {name: {key: _plain(value) for key, value in summary[name].items()} for name in names},
-        "subjects": {subject_id: {name: _plain(value) for name, value in row.items()} for subject_id, row in zip(ids, rows)},
+        "summary": {name: summary[name] for name in names},
+        "subjects": dict(zip(ids, rows)),
     }
-    with atomic_path(out / "evaluation.json") as temporary:
-        temporary.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "evaluation.json", report)
     table = markdown(ids, rows, summary)
     with atomic_path(out / "evaluation.md") as temporary:
         temporary.write_text(f"# Evaluation of {context['model']} on {context['data']} ({context['split']})\n\n{table}", encoding="utf-8")

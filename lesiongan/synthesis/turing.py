@@ -10,14 +10,13 @@ confusion counts 'Real Selected as Real', 'Real as Synt', 'Synt as Real', 'Synt 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data.volume import atomic_path
+from ..data.volume import atomic_path, write_json
 from ..errors import InputError
 
 REAL, SYNTHETIC = "real", "synthetic"
@@ -127,8 +126,7 @@ class TuringTest:
                                      "" if call is None else int(call == truth)])
         score = self.score()
         payload = {"seed": self.seed, "score": asdict(score), "table1": score.table_row()}
-        with atomic_path(json_path) as temporary:
-            temporary.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+        write_json(json_path, payload)
 
 
 def machine_judgement(real_slices: Sequence[np.ndarray] | np.ndarray,

@@ -12,7 +12,6 @@ STOP file), data parallelism under torchrun, and the export of the model file.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import random
 import signal
@@ -31,7 +30,8 @@ from ..methods.base import Method
 from . import distributed
 from .checkpoint import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from .grids import save_grid
-from .runlog import RunLog, write_json
+from ..data.volume import write_json
+from .runlog import RunLog
 from .sampler import SliceSampler
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")

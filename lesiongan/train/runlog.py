@@ -7,18 +7,12 @@ state the Slicer Training panel follows (step, total, losses, eta_seconds, state
 from __future__ import annotations
 
 import csv
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ..data.volume import atomic_path
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
+from ..data.volume import atomic_path, write_json
 
 
 class RunLog:
