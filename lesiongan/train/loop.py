@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.volume import write_json
 from ..errors import Cancelled, InputError
+from ..infer.engine import resolve_device
 from ..methods import get_method, resolve_options
 from ..methods.base import Method
 from . import distributed
 from .checkpoint import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from .grids import save_grid
-from ..data.volume import write_json
 from .runlog import RunLog
 from .sampler import SliceSampler
 
@@ -81,13 +82,13 @@ class TrainConfig:
 
 # --- choices made once per run ----------------------------------------------------------------
 def choose_device(requested: str, context: distributed.Context) -> torch.device:
+    """The engine's rule (auto = CUDA when usable), then one GPU per local rank."""
     if requested not in DEVICE_CHOICES:
         raise InputError("--device", f"must be one of {', '.join(DEVICE_CHOICES)}, not {requested!r}")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda", "no CUDA device is available")
-    if requested == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", context.local_rank % torch.cuda.device_count())
+    device = resolve_device(requested)
+    if device.type == "cuda":
+        return torch.device("cuda", context.local_rank % torch.cuda.device_count())
+    return device
 
 
 def choose_amp(requested: str, device: torch.device) -> str | None:
@@ -212,8 +213,7 @@ def train(config: TrainConfig) -> Path:
     if not config.resume and has_checkpoint(out / "checkpoints"):
         raise InputError(out, "already holds a run; pass resume=True (--resume) to continue it, or use a new folder")
 
-    requested_device = "cuda" if config.device == "auto" and torch.cuda.is_available() else config.device
-    context = distributed.start("cuda" if requested_device == "cuda" else "cpu")
+    context = distributed.start(resolve_device(config.device).type)
     try:
         return _train(config, out, method_cls, options, context)
     finally:
