@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +62,8 @@ def save_overview(path: Path, image: np.ndarray, healthy: np.ndarray, difference
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.normalize import fit_normalization, normalize
     from ..data.phantom import MODALITIES, make_case
-    from ..metrics import psnr, score_case
+    from ..metrics.evaluate_cli import score_result
     from .engine import run_model
     from .modelfile import load_model
 
@@ -89,21 +89,15 @@ def run(args: argparse.Namespace) -> int:
     write_volume(result.difference, out / f"{name}_diff.nii.gz")
     write_volume(result.mask, out / f"{name}_mask.nii.gz", dtype="uint8")
 
-    # Scores on [0, 1] intensities normalized as the model saw the input, inside the brain.
     # The lesion labels are the truth for detection and for what counts as non-lesion (ANT-GAN's
     # protocol); the changed region (lesion plus mass effect) is where the output is compared
-    # with the true healthy volume.
-    brain = case.tissue > 0
+    # with the true healthy volume. Scored exactly as `lesiongan evaluate` scores a subject.
     lesion = case.labels > 0
     changed = case.changed > 0
-    params = fit_normalization(volumes[0].array, kind=model.conventions.get("normalization", {}).get("kind", "mr"),
-                               foreground=brain)
-    x = normalize(volumes[0].array, params)
-    y = normalize(result.output.array, params)
-    truth = normalize(case.healthy[first].astype(np.float32), params)
-    scores = score_case(x, y, result.difference.array, true_mask=lesion, foreground=brain,
-                        threshold=model.threshold, truth=truth, changed=changed)
-    untouched_lesion_psnr = psnr(x, truth, changed & brain)
+    truth = case.volume(case.healthy[first].astype(np.float32))
+    scores = score_result(volumes[0], result, model, lesion, truth=truth, changed=changed)
+    untouched = score_result(volumes[0], replace(result, output=volumes[0]), model, lesion, truth=truth,
+                             changed=changed)["psnr_lesion"]
 
     z = int(np.argmax(lesion.reshape(lesion.shape[0], -1).sum(axis=1)))
     png = save_overview(out / f"{name}_overview.png", volumes[0].array[z], result.output.array[z],
@@ -117,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"non-lesion PSNR (brain, outside the lesion): {scores['psnr_nonlesion']:.2f} dB")
     print(f"mask Dice at threshold {model.threshold:g}: {scores['dice']:.3f}  (AUPRC {scores['auprc']:.3f})")
     print(f"changed-region PSNR vs the true healthy volume: {scores['psnr_lesion']:.2f} dB "
-          f"(input: {untouched_lesion_psnr:.2f} dB)")
+          f"(input: {untouched:.2f} dB)")
     print(f"written     {out}/{name}_{{healthy,diff,mask}}.nii.gz and {png.name}")
     print(f"total time  {seconds:.1f} s")
     return 0

@@ -24,7 +24,7 @@ from ..data import readers
 from ..data.normalize import fit_normalization, normalize
 from ..data.volume import Volume, atomic_path, read_volume, write_json
 from ..errors import LayoutError, VolumeError
-from ..infer.engine import resolve_device, run_model
+from ..infer.engine import InferenceResult, resolve_device, run_model
 from ..infer.modelfile import ModelFile, load_model
 from ..nets import to_net
 from .healthiness import Segmentor
@@ -86,29 +86,40 @@ def model_segmentor(model: ModelFile, device: torch.device) -> Segmentor | None:
     return lambda batch: net(to_net(batch.to(device))).float().cpu()
 
 
+def score_result(image: Volume, result: InferenceResult, model: ModelFile, true_mask: np.ndarray,
+                 truth: Volume | None = None, changed: np.ndarray | None = None,
+                 threshold: float | None = None, segmentor: Segmentor | None = None) -> dict[str, float]:
+    """The protocol's scores of one engine result on the input's grid (first modality).
+
+    The engine fits the normalization in the model's frame; fitting it again on the input grid,
+    inside the engine's foreground, gives the intensities the difference map is measured in.
+    """
+    foreground = result.foreground.array > 0
+    spec = model.conventions.get("normalization") or {"kind": "mr", "options": {}}
+    params = fit_normalization(image.array, kind=spec.get("kind", "mr"), foreground=foreground,
+                               **(spec.get("options") or {}))
+    return score_case(normalize(image.array, params), normalize(result.output.array, params),
+                      result.difference.array, true_mask, foreground,
+                      threshold=model.threshold if threshold is None else threshold,
+                      truth=None if truth is None else normalize(truth.array, params), changed=changed,
+                      segmentor=segmentor)
+
+
 def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.device,
                      threshold: float | None = None, segmentor: Segmentor | None = None) -> dict[str, float]:
     """Scores of one subject (see `protocol.score_case`), first modality of the model."""
     volumes, mask = readers.load_subject(subject, model.modalities)
     images = [volumes[modality] for modality in model.modalities]
     result = run_model(images, model, device=device, threshold=threshold)
-    foreground = result.foreground.array > 0
-    # The engine fits the normalization the same way in the model's frame; fitting it again on
-    # the input grid gives the intensities the difference map is measured in.
-    spec = model.conventions.get("normalization") or {"kind": "mr", "options": {}}
-    params = fit_normalization(images[0].array, kind=spec.get("kind", "mr"), foreground=foreground,
-                               **(spec.get("options") or {}))
     true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
     first = model.modalities[0]
     truth = changed = None
     if first in subject.healthy:
-        truth = normalize(_read_on_grid(subject.healthy[first], images[0]).array, params)
+        truth = _read_on_grid(subject.healthy[first], images[0])
         if subject.changed is not None:
             changed = _read_on_grid(subject.changed, images[0]).array
-    return score_case(normalize(images[0].array, params), normalize(result.output.array, params),
-                      result.difference.array, true_mask, foreground,
-                      threshold=model.threshold if threshold is None else threshold,
-                      truth=truth, changed=changed, segmentor=segmentor)
+    return score_result(images[0], result, model, true_mask, truth=truth, changed=changed,
+                        threshold=threshold, segmentor=segmentor)
 
 
 def _read_on_grid(path: Path, reference: Volume) -> Volume:
