@@ -12,7 +12,8 @@ import torch
 from lesiongan.errors import InputError
 from lesiongan.infer.modelfile import load_model, save_model
 from lesiongan.train import TrainConfig, train
-from lesiongan.methods import get_method, resolve_options
+from lesiongan.methods import available_methods, get_method, resolve_options
+from lesiongan.methods.base import as_floats
 from lesiongan.methods.factorization import cycle_consistency_loss, dice_loss, foreign_mask_indices, run_cycles
 from lesiongan.methods.noise_gan import gradient_penalty
 from lesiongan.nets import from_net, network_spec
@@ -71,6 +72,11 @@ def subject_of_mask(mask: torch.Tensor) -> int:
 def build(name: str, **overrides: object):
     options = resolve_options(name, "small", overrides)
     return get_method(name)(options, channels=1, total_steps=100, seed=0)
+
+
+def build_antgan_small():
+    options = resolve_options("antgan", None, {"ngf": 4, "ndf": 4, "n_blocks": 1})
+    return get_method("antgan")(options, channels=1, total_steps=100, seed=0)
 
 
 # --- pure losses ----------------------------------------------------------------------------
@@ -138,9 +144,23 @@ def test_unpaired_batches_never_pair_a_mask_with_its_own_subject() -> None:
 
 
 # --- short runs ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(available_methods()))
+def test_train_step_leaves_its_losses_on_the_device(name: str) -> None:
+    """No host sync in a step: losses come back as detached fp32 tensors the loop reads when it logs."""
+    # every method has a small preset but ANT-GAN, whose presets are the paper's rows
+    method = build(name) if "small" in get_method(name).presets else build_antgan_small()
+    losses = method.train_step(method.make_batch(Sampler(make_slices()), 4), 0)
+    assert losses, f"{name} reports no loss"
+    for key, value in losses.items():
+        assert isinstance(value, torch.Tensor) and value.dtype == torch.float32, (name, key, type(value))
+        assert value.dim() == 0 and not value.requires_grad and value.device == method.device, (name, key)
+    floats = as_floats(losses)
+    assert floats.keys() == losses.keys() and all(isinstance(v, float) and np.isfinite(v) for v in floats.values())
+
+
 def _run(method, sampler: Sampler, steps: int, batch_size: int = 4) -> list[dict[str, float]]:
     torch.manual_seed(0)
-    return [method.train_step(method.make_batch(sampler, batch_size), step) for step in range(steps)]
+    return [as_floats(method.train_step(method.make_batch(sampler, batch_size), step)) for step in range(steps)]
 
 
 @pytest.mark.parametrize("name", ["phs-paired", "phs-unpaired"])
@@ -222,6 +242,6 @@ def test_state_round_trip_continues_exactly(name: str) -> None:
     second = build(name)
     second.load_state_dict(copy.deepcopy(first.state_dict()))  # a checkpoint is a copy, not shared tensors
     position = sampler.generator.get_state()
-    expected = [first.train_step(first.make_batch(sampler, 4), step) for step in range(3, 5)]
+    expected = [as_floats(first.train_step(first.make_batch(sampler, 4), step)) for step in range(3, 5)]
     sampler.generator.set_state(position)
-    assert [second.train_step(second.make_batch(sampler, 4), step) for step in range(3, 5)] == expected
+    assert [as_floats(second.train_step(second.make_batch(sampler, 4), step)) for step in range(3, 5)] == expected

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import build_network, from_net
-from .base import HistoryPool, Method, Sampler, register_method
+from .base import HistoryPool, Losses, Method, Sampler, register_method, reported
 
 # Fig. 12 shows the sweep as images only; its values are not legible in our copy of the
 # paper, so the sweep is a decade grid around the chosen lambda_AM = 10.
@@ -104,7 +104,7 @@ class AntGAN(Method):
         healthy, _ = self.fetch(sampler, "healthy", batch_size)
         return {"abnormal": abnormal, "abnormal_mask": mask, "healthy": healthy}
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         o, nets = self.options, self.networks
         x_a, mask, x_n = batch["abnormal"], batch["abnormal_mask"], batch["healthy"]
         discriminators = [nets["D_N"], nets["D_A"]]
@@ -145,7 +145,7 @@ class AntGAN(Method):
         # Watched by the tests and the docs: how much G_A2N changes healthy tissue, [0, 1] units.
         outside = 1.0 - mask
         losses["nonlesion_l1"] = ((fake_n.detach().float() - x_a).abs() * outside).sum() / (2 * outside.sum() * self.channels).clamp_min(1)
-        return {key: float(value) for key, value in losses.items()}
+        return reported(losses)
 
     def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
         nets = self.networks

@@ -6,12 +6,17 @@ logs, sample grids and data parallelism. Per iteration the loop calls
 
     batch = method.make_batch(sampler, batch_size)   # unpaired or paired slices, on device
     losses = method.train_step(batch, step)          # one optimisation step of every network
+                                                      # (losses as detached device tensors)
     method.end_step()                                 # learning-rate schedules
 
 and now and then `method.sample_panels(batch)` for the PNG grid. Methods reach their
 networks through `self.networks[name]` and update them only through
 `self.backward_and_step(loss, optimizer_name)`, which handles the fp16 GradScaler and, in a
 torchrun job, averages gradients across processes.
+
+`train_step` returns its losses as detached 0-d tensors (`reported`), not floats: reading a
+loss back is a host sync that stalls a GPU's queue, so the loop does it (`as_floats`) only
+on the steps it logs.
 """
 
 from __future__ import annotations
@@ -27,6 +32,23 @@ from ..nets import to_net
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 SAMPLE_KINDS = ("abnormal", "healthy", "any")
+Losses = dict[str, torch.Tensor]
+
+
+def reported(losses: dict[str, torch.Tensor]) -> Losses:
+    """Losses as `train_step` returns them: detached fp32 tensors, still on the device."""
+    return {name: value.detach().float() for name, value in losses.items()}
+
+
+def as_floats(losses: dict[str, Any]) -> dict[str, float]:
+    """Losses read back to the host (one sync for the lot on a GPU)."""
+    if not losses:
+        return {}
+    values = [torch.as_tensor(value, dtype=torch.float32).reshape(()) for value in losses.values()]
+    devices = {value.device for value in values}
+    if len(devices) == 1:  # one device-to-host copy instead of one per loss
+        return dict(zip(losses, torch.stack(values).tolist()))
+    return {name: float(value) for name, value in zip(losses, values)}
 
 
 class SliceData(Protocol):
@@ -145,7 +167,7 @@ class Method:
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         raise NotImplementedError
 
     def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:

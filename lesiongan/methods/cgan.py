@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..nets import from_net
 from ..nets.unet import FactorDiscriminator, FactorGenerator
-from .base import HistoryPool, Method, Sampler, register_method
+from .base import HistoryPool, Losses, Method, Sampler, register_method, reported
 from .antgan import least_squares
 
 
@@ -59,7 +59,7 @@ class ConditionalGAN(Method):
         healthy, _ = self.fetch(sampler, "healthy", batch_size)
         return {"abnormal": abnormal, "healthy": healthy}
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         o, generator, discriminator = self.options, self.networks["G"], self.networks["D"]
         x_p, x_h = batch["abnormal"], batch["healthy"]
         self.set_requires_grad([discriminator], False)
@@ -74,7 +74,7 @@ class ConditionalGAN(Method):
         with self.autocast():
             l_d = 0.5 * (least_squares(discriminator(x_h), True) + least_squares(discriminator(pooled), False))
         self.backward_and_step(l_d, "D")
-        return {"gan": l_gan.item(), "identity": l_identity.item(), "D": l_d.item(), "total": total.item()}
+        return reported({"gan": l_gan, "identity": l_identity, "D": l_d, "total": total})
 
     def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
         x_p = batch["abnormal"][:, :1]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..nets import from_net
 from ..nets.classifier import VGGClassifier
-from .base import Method, Sampler, register_method
+from .base import Losses, Method, Sampler, register_method, reported
 
 
 @register_method
@@ -41,13 +41,13 @@ class Classification(Method):
         labels = torch.cat([torch.ones(abnormal), torch.zeros(healthy)]).to(self.device)
         return {"images": images, "labels": labels}
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         with self.autocast():
             logits = self.networks["C"](batch["images"]).float()
         loss = F.binary_cross_entropy_with_logits(logits, batch["labels"])
         self.backward_and_step(loss, "C")
         accuracy = ((logits > 0).float() == batch["labels"]).float().mean()
-        return {"bce": float(loss.detach()), "accuracy": float(accuracy)}
+        return reported({"bce": loss, "accuracy": accuracy})
 
     def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
         images = batch["images"]

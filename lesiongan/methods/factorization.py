@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..nets import from_net, to_net
 from ..nets.unet import FactorDiscriminator, FactorGenerator, ResidualUNet
 from .antgan import least_squares
-from .base import HistoryPool, Method, Sampler, register_method
+from .base import HistoryPool, Losses, Method, Sampler, register_method, reported
 
 
 # --- losses (pure functions) ---------------------------------------------------------------
@@ -161,7 +161,7 @@ class PathologyFactorization(Method):
             self._subject_cache = (id(slices), subject_ids, abnormal)
         return self._subject_cache[1], self._subject_cache[2]
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         o, nets = self.options, self.networks
         x_p, x_h = batch["abnormal"], batch["healthy"]
         discriminators = [nets[name] for name in self.discriminators]
@@ -186,16 +186,16 @@ class PathologyFactorization(Method):
         with self.autocast():
             l_dx = 0.5 * (least_squares(nets["D_x"](x_h), True) + least_squares(nets["D_x"](fake_images), False))
         self.backward_and_step(l_dx, "D_x")
-        losses = {"cc": l_cc.item(), "gan1": l_gan1.item(), "D_x": l_dx.item(), "total": total.item()}
+        losses = {"cc": l_cc, "gan1": l_gan1, "D_x": l_dx, "total": total}
         if self.paired:
-            losses["seg_dice"] = l_mask.item()
+            losses["seg_dice"] = l_mask
         else:
             fake_masks = self.pools["D_m"].query(cycles.mask_p.detach())
             with self.autocast():
                 l_dm = 0.5 * (least_squares(nets["D_m"](batch["foreign_mask"]), True) + least_squares(nets["D_m"](fake_masks), False))
             self.backward_and_step(l_dm, "D_m")
-            losses.update({"gan2": l_mask.item(), "D_m": l_dm.item()})
-        return losses
+            losses.update({"gan2": l_mask, "D_m": l_dm})
+        return reported(losses)
 
     def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
         x_p = batch["abnormal"]

@@ -23,7 +23,7 @@ from torch import nn
 from ..errors import InputError
 from ..nets import from_net
 from ..nets.noise import NoiseDiscriminator, NoiseGenerator
-from .base import Method, Sampler, register_method
+from .base import Losses, Method, Sampler, register_method, reported
 
 # Han et al. Sec. 3.2.1 as data options of `lesiongan train` (TrainConfig fields): sagittal
 # slices #80-#149 of the 240 (FIRST <= k < STOP); the slices are then brought to the GAN's size.
@@ -114,17 +114,17 @@ class NoiseGAN(Method):
         noise = torch.randn(batch_size, self.options["latent_dim"], generator=self.noise_generator).to(self.device)
         return {"real": images, "noise": noise}
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         o, generator, critic = self.options, self.networks["G"], self.networks["D"]
         real, noise = batch["real"], batch["noise"]
         with self.autocast():
             fake = generator(noise)
             l_d = critic_loss(self.loss_kind, critic(real), critic(fake.detach()))
-        losses: dict[str, float] = {"D": l_d.item()}
+        losses = {"D": l_d}
         if o["lambda_gp"] > 0:
             penalty = gradient_penalty(critic, real, fake.detach(), self.noise_generator)
             l_d = l_d + o["lambda_gp"] * penalty
-            losses["gp"] = penalty.item()
+            losses["gp"] = penalty
         self.backward_and_step(l_d, "D")
         if o["clip"] > 0:
             clip_weights(critic, o["clip"])
@@ -137,8 +137,8 @@ class NoiseGAN(Method):
                 l_g = generator_loss(self.loss_kind, critic(fake))
             self.backward_and_step(l_g, "G")
             self.set_requires_grad([critic], True)
-            losses["G"] = l_g.item()  # only on the generator's steps
-        return losses
+            losses["G"] = l_g  # only on the generator's steps
+        return reported(losses)
 
     def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
         samples = self.networks["G"](self.fixed_noise.to(self.device))[:, :1]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..nets import from_net
 from ..nets.unet import ResidualUNet
-from .base import Method, Sampler, register_method
+from .base import Losses, Method, Sampler, register_method, reported
 from .factorization import dice_loss
 
 
@@ -44,14 +44,14 @@ class Segmentation(Method):
             images, masks = torch.cat([images, other]), torch.cat([masks, other_masks])
         return {"images": images, "masks": masks}
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         with self.autocast():
             prediction = self.networks["S"](batch["images"]).float()
         # BCE on probabilities is unsafe under autocast, so both losses are taken in fp32.
         dice = dice_loss(prediction, batch["masks"])
         bce = F.binary_cross_entropy(prediction.clamp(1e-6, 1 - 1e-6), batch["masks"])
         self.backward_and_step(dice + bce, "S")
-        return {"dice_loss": float(dice.detach()), "bce": float(bce.detach())}
+        return reported({"dice_loss": dice, "bce": bce})
 
     def sample_panels(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
         images = batch["images"]

@@ -28,7 +28,7 @@ from ..data.volume import write_json
 from ..errors import Cancelled, InputError
 from ..infer.engine import resolve_device
 from ..methods import get_method, resolve_options
-from ..methods.base import Method
+from ..methods.base import Method, as_floats
 from . import distributed
 from .checkpoint import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from .grids import save_grid
@@ -173,10 +173,6 @@ class StopRequest:
         return self.signalled or self.stop_file.exists()
 
 
-def _as_floats(losses: dict[str, Any]) -> dict[str, float]:
-    return {key: float(value) for key, value in losses.items()}
-
-
 def _checkpoint_state(step: int, method: Method, sampler: SliceSampler, config: TrainConfig, options: dict, elapsed: float) -> dict:
     return {
         "step": step,
@@ -285,7 +281,7 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
                 # A method may return its losses as device tensors: they are read back (a host
                 # sync on a GPU) only when someone looks at them.
                 if logging_now or config.on_step is not None or step == config.iterations:
-                    losses = _as_floats(step_losses)
+                    losses = as_floats(step_losses)
                 if logging_now:
                     log.log(step, {**losses, **method.learning_rates()})
                 if log and (step % config.sample_every == 0 or step == config.iterations):
