@@ -231,3 +231,16 @@ def test_licence_is_bsd_3_clause():
     assert "BSD 3-Clause License" in text
     assert "Copyright (c) 2026, the LesionGAN authors" in text
     assert "Neither the name of the copyright holder" in text
+
+
+def test_every_catalog_screenshot_is_a_committed_picture():
+    """EXTENSION_SCREENSHOTURLS point into this repository: each file is there and is a PNG
+    a catalog can show (scripts/render_panels.py --catalog writes them)."""
+    urls = TOP_VARIABLES["EXTENSION_SCREENSHOTURLS"]
+    assert len(urls) == len(MODULES)
+    for url in urls:
+        relative = url.split("/main/", 1)[1]
+        path = ROOT / relative
+        assert path.is_file(), f"{url}: {relative} is not in the repository"
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) >= 300, (relative, image.size)
