@@ -243,6 +243,66 @@ def _as_list(volumes: Volume | Sequence[Volume]) -> list[Volume]:
     return listed
 
 
+@dataclass
+class ModelFrame:
+    """Volumes as a model sees them: reoriented to its orientation, resampled in-plane to its
+    spacing, normalized on their joint foreground and cut into (N, C, H, W) slices in [0, 1].
+    `back` and `bring` map other volumes out of and into the same frame, so a second network
+    (the healthiness segmentor) or a mask lines up voxel for voxel."""
+
+    framed: list[Volume]
+    code: str | None  # the model's orientation, or None to keep the input's
+    original_code: str
+    resampled_inplane: bool
+    axis: str
+    foreground: np.ndarray  # on the framed grid
+    params: list[dict]  # one normalization per modality
+    normalized: np.ndarray  # (N, C, H, W)
+
+    def bring(self, volume: Volume, interpolation: str = "linear") -> Volume:
+        """A volume on the inputs' grid (a mask, a second image) in this frame."""
+        framed = reorient(volume, self.code) if self.code else volume
+        if self.resampled_inplane:
+            framed = resample(framed, reference=self.framed[0], interpolation=interpolation)
+        return framed
+
+    def back(self, volume: Volume, original: Volume) -> Volume:
+        """A frame volume on `original`'s grid: resampled back (linear) when the spacing was
+        changed, reoriented back; the geometry is taken from `original` itself so it is exact."""
+        if self.resampled_inplane:
+            reference = reorient(original, self.code) if self.code else original
+            volume = resample(volume, reference=reference, interpolation="linear")
+        if self.code:
+            volume = reorient(volume, self.original_code)
+        if volume.shape != original.shape:
+            raise VolumeError("inference", f"result shape {volume.shape} does not match the input's {original.shape}")
+        return original.with_array(volume.array.astype(np.float32, copy=False))
+
+
+def model_frame(volumes: Volume | Sequence[Volume], conventions: dict) -> ModelFrame:
+    """`volumes` (co-registered, one per modality) in the frame a model's `conventions` name."""
+    inputs = _as_list(volumes)
+    axis = str(conventions.get("axis", "axial"))
+    array_axis(axis)
+    code = conventions.get("orientation")
+    framed = [reorient(volume, code) for volume in inputs] if code else list(inputs)
+    resampled_inplane = False
+    if conventions.get("spacing") is not None:
+        resampled = [resample_inplane(volume, conventions["spacing"], axis) for volume in framed]
+        # resample_inplane hands the volume back when its spacing already fits: then there is no
+        # interpolation at all, and nothing to undo
+        resampled_inplane = resampled[0] is not framed[0]
+        framed = resampled
+    arrays = [volume.array.astype(np.float32, copy=False) for volume in framed]
+    foreground = foreground_mask(arrays)
+    spec = conventions.get("normalization") or {"kind": "mr", "options": {}}
+    params = [normalization.fit_normalization(array, kind=spec.get("kind", "mr"), foreground=foreground,
+                                              **(spec.get("options") or {})) for array in arrays]
+    normalized = np.stack([to_slices(normalization.normalize(array, p).astype(np.float32), axis)
+                           for array, p in zip(arrays, params)], axis=1)
+    return ModelFrame(framed, code, orientation_of(inputs[0]), resampled_inplane, axis, foreground, params, normalized)
+
+
 def run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str = "a2n", *,
               extra: Volume | None = None, threshold: float | None = None, limit_to_foreground: bool = True,
               min_component_size: int = 0, device: str | torch.device = "auto", batch_size: int | None = None,
@@ -283,47 +343,24 @@ def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, 
     model.check_channels(role, len(inputs), 0 if extra is None else 1)
     threshold = model.threshold if threshold is None else threshold
     conventions = model.conventions
-    axis = str(conventions.get("axis", "axial"))
-    array_axis(axis)  # an unknown axis name fails here, before any work
+    array_axis(str(conventions.get("axis", "axial")))  # an unknown axis name fails here, before any work
     target = resolve_device(device)
     net = model.network(role, target)
 
-    # 1. model frame: orientation, then in-plane spacing
-    code = conventions.get("orientation")
-    original_code = orientation_of(inputs[0])
-    framed = [reorient(volume, code) for volume in inputs] if code else list(inputs)
-    if conventions.get("spacing") is not None:
-        resampled = [resample_inplane(volume, conventions["spacing"], axis) for volume in framed]
-        # resample_inplane hands the volume back when its spacing already fits: then there is no
-        # interpolation at all, and nothing to undo
-        resampled_inplane = resampled[0] is not framed[0]
-        framed = resampled
-    else:
-        resampled_inplane = False
-    framed_extra = None
-    if extra is not None:
-        framed_extra = reorient(extra, code) if code else extra
-        if resampled_inplane:
-            framed_extra = resample(framed_extra, reference=framed[0], interpolation="nearest")
-
-    # 2. normalization fitted on this volume's foreground, then slices
-    arrays = [volume.array.astype(np.float32, copy=False) for volume in framed]
-    foreground = foreground_mask(arrays)
-    spec = conventions.get("normalization") or {"kind": "mr", "options": {}}
-    params = [normalization.fit_normalization(array, kind=spec.get("kind", "mr"), foreground=foreground,
-                                              **(spec.get("options") or {})) for array in arrays]
-    normalized = np.stack([to_slices(normalization.normalize(array, p).astype(np.float32), axis)
-                           for array, p in zip(arrays, params)], axis=1)  # (N, C, H, W)
+    # 1-2. model frame (orientation, in-plane spacing), normalization, slices, padding
+    frame = model_frame(inputs, conventions)
+    axis, normalized = frame.axis, frame.normalized
     pads = _pad_widths(normalized.shape[2:], conventions.get("size"))
     unpad = (slice(None), slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, normalized.shape[2:])))
     padded = np.pad(normalized, [(0, 0), (0, 0), *pads])
     extra_slices = None
-    if framed_extra is not None:
+    if extra is not None:
+        framed_extra = frame.bring(extra, "nearest")
         extra_slices = np.pad(to_slices(np.clip(framed_extra.array, 0, 1).astype(np.float32), axis)[:, None],
                               [(0, 0), (0, 0), *pads])
 
     # 3. non-empty slices through the network; empty ones stay as they are (zero change)
-    foreground_slices = to_slices(foreground, axis)
+    foreground_slices = to_slices(frame.foreground, axis)
     active = np.flatnonzero(foreground_slices.reshape(normalized.shape[0], -1).any(axis=1))
     change = np.zeros_like(normalized)
     batch = _batch_size(target, padded.shape[2:], batch_size)
@@ -339,13 +376,13 @@ def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, 
     # 4. undo: back to volumes, intensities, the input's spacing and orientation. The change is
     # mapped through denormalize so clipped intensities stay as they were where it is zero.
     outputs = []
-    for channel, (volume, p) in enumerate(zip(framed, params)):
+    for channel, (volume, p) in enumerate(zip(frame.framed, frame.params)):
         before = from_slices(normalized[:, channel], axis)
         after = from_slices(np.clip(normalized[:, channel] + change[:, channel], 0, 1), axis)
         delta = (normalization.denormalize(after, p) - normalization.denormalize(before, p)).astype(np.float32)
-        outputs.append(_back_to_input(volume.with_array(delta), inputs[channel], code, original_code, resampled_inplane))
+        outputs.append(frame.back(volume.with_array(delta), inputs[channel]))
     difference = from_slices(np.abs(change).max(axis=1), axis).astype(np.float32)
-    difference_volume = _back_to_input(framed[0].with_array(difference), inputs[0], code, original_code, resampled_inplane)
+    difference_volume = frame.back(frame.framed[0].with_array(difference), inputs[0])
     difference_volume = inputs[0].with_array(np.clip(difference_volume.array, 0, None))
     input_foreground = inputs[0].with_array(foreground_mask([v.array for v in inputs]).astype(np.uint8))
     mask = threshold_difference(difference_volume, threshold, input_foreground if limit_to_foreground else None,
@@ -357,15 +394,4 @@ def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, 
                            outputs=healthy, batch_size=batch)
 
 
-def _back_to_input(volume: Volume, original: Volume, code: str | None, original_code: str,
-                   resampled: bool) -> Volume:
-    """A model-frame volume on `original`'s grid: resampled back (linear) when the spacing was
-    changed, reoriented back; the geometry is taken from `original` itself so it is exact."""
-    if resampled:
-        reference = reorient(original, code) if code else original
-        volume = resample(volume, reference=reference, interpolation="linear")
-    if code:
-        volume = reorient(volume, original_code)
-    if volume.shape != original.shape:
-        raise VolumeError("inference", f"result shape {volume.shape} does not match the input's {original.shape}")
-    return original.with_array(volume.array.astype(np.float32, copy=False))
+
