@@ -95,16 +95,48 @@ def test_markdown_marks_undefined_and_single_values():
     assert "| a | 0.500 | n/a |" in table
 
 
-def test_evaluate_scores_healthiness_with_the_models_own_segmentor(tmp_path, capsys):
+def _write_segmentor(path: Path, conventions: dict) -> Path:
+    """f_pre stand-in with a known answer: the identity in network range, so 'lesion' (> 0.5)
+    wherever the normalized image is above 0.75: the blob (1.0), not the brain (~0.3)."""
+    return save_model(path, method="segmentation", networks={"segmentor": CeilingGenerator(ceiling=1.0)},
+                      conventions={"modalities": ["flair"], "axis": "axial", **conventions}, provenance={})
+
+
+@pytest.mark.parametrize("frame, kept", [({"orientation": "LPS"}, 0.0), ({"orientation": "RAS"}, 0.0),
+                                         ({"orientation": "RAS", "spacing": 2.0}, 0.5)],
+                         ids=["same-grid", "other-orientation", "other-orientation-and-spacing"])
+def test_evaluate_scores_healthiness_with_the_segmentor_in_its_own_frame(tmp_path, capsys, frame, kept):
+    """Known answers wherever f_pre's frame is: a removed lesion scores 1, a kept one about 0
+    (at 2 mm the blob's resampled edges fall below f_pre's threshold: this 20x24 toy slice
+    becomes 10x12)."""
     _write_subjects(tmp_path / "data", 1)
-    # The segmentor is the identity (network range): 'lesion' wherever the image is above 0.75.
-    conventions = {"modalities": ["flair"], "orientation": "LPS", "axis": "axial"}
+    segmentor = _write_segmentor(tmp_path / "fpre.pt", frame)
     for name, ceiling in (("removes", 0.0), ("keeps", 1.0)):
-        save_model(tmp_path / f"{name}.pt", method="factor", conventions=conventions, provenance={},
-                   networks={"a2n": CeilingGenerator(ceiling=ceiling), "segmentor": CeilingGenerator(ceiling=1.0)})
-        main(["evaluate", "--model", str(tmp_path / f"{name}.pt"), "--data", str(tmp_path / "data"),
-              "--split", "all", "--out", str(tmp_path / name), "--device", "cpu"])
-    scores = {name: json.loads((tmp_path / name / "evaluation.json").read_text(encoding="utf-8"))["subjects"]["Case_000"]
-              for name in ("removes", "keeps")}
+        model = write_model(tmp_path / f"{name}.pt", ceiling=ceiling)
+        main(["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--split", "all",
+              "--out", str(tmp_path / name), "--device", "cpu", "--segmentor", str(segmentor)])
+    reports = {name: json.loads((tmp_path / name / "evaluation.json").read_text(encoding="utf-8"))
+               for name in ("removes", "keeps")}
+    scores = {name: report["subjects"]["Case_000"] for name, report in reports.items()}
     assert scores["removes"]["healthiness"] == 1.0  # outputs capped at 0.5: nothing left to find
-    assert scores["keeps"]["healthiness"] <= 0.0  # the whole blob is still there
+    assert scores["keeps"]["healthiness"] <= kept  # the blob is still there
+    assert reports["keeps"]["segmentor"] == str(segmentor)
+
+
+def test_evaluate_refuses_a_segmentor_without_a_segmentor_network(tmp_path, capsys):
+    _write_subjects(tmp_path / "data", 1)
+    generator = write_model(tmp_path / "g.pt", ceiling=0.0)
+    assert main(["evaluate", "--model", str(generator), "--data", str(tmp_path / "data"), "--split", "all",
+                 "--out", str(tmp_path / "r"), "--segmentor", str(generator)]) == 1
+    assert "has no 'segmentor' network" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_without_a_segmentor_leaves_healthiness_out(tmp_path, capsys):
+    _write_subjects(tmp_path / "data", 1)
+    model = write_model(tmp_path / "t1.pt", ceiling=0.0, modalities=("flair",))
+    main(["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--split", "all",
+          "--out", str(tmp_path / "r"), "--segmentor", "none"])
+    report = json.loads((tmp_path / "r" / "evaluation.json").read_text(encoding="utf-8"))
+    assert "healthiness" not in report["subjects"]["Case_000"] and report["segmentor"] is None
+    assert "healthiness: not scored" in capsys.readouterr().err

@@ -50,6 +50,10 @@ def manifest_path() -> Path:
     return models_dir() / "manifest.json"
 
 
+# Methods whose models judge images (segmentors, classifiers) instead of changing them.
+SCORING_METHODS = ("segmentation", "classification")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One model the panels can offer. `path` is where the file is, or will be once downloaded."""
@@ -115,6 +119,18 @@ def _manifest_entry(raw: object, index: int, source: Path) -> ModelEntry:
     return ModelEntry(
         raw["name"], raw["description"], raw["modality"], raw["method"], source_kind, path, url, size, sha256
     )
+
+
+def record_shipped(shipped: Path) -> None:
+    """Write a shipped file's size and SHA-256 into the package manifest's entry for it."""
+    path = manifest_path()
+    manifest = _read_json(path, MANIFEST_FORMAT)
+    entries = [entry for entry in manifest["models"] if entry.get("name") == shipped.stem]
+    if not entries:
+        raise ModelFileError(path, f"has no entry named {shipped.stem!r} for {shipped}")
+    for entry in entries:
+        entry["size"], entry["sha256"] = shipped.stat().st_size, file_sha256(shipped)
+    write_json(path, manifest)
 
 
 def load_manifest(path: str | Path | None = None) -> list[ModelEntry]:
@@ -189,12 +205,15 @@ def register_model(
     return ModelEntry(name, description, modality, method, "registered", model_path)
 
 
-def list_models(manifest: str | Path | None = None) -> list[ModelEntry]:
+def list_models(manifest: str | Path | None = None, include_scorers: bool = False) -> list[ModelEntry]:
     """What the panels offer: shipped models present, every download (cached or not), and
     registered models whose file still exists. `entry.available` says if a download is cached.
+    Models that score images rather than make them (`SCORING_METHODS`: the healthiness
+    segmentor f_pre, say) are left out unless `include_scorers`.
     """
     catalog = [entry for entry in load_manifest(manifest) if entry.source == "download" or entry.available]
-    return catalog + [entry for entry in registered_models() if entry.available]
+    listed = catalog + [entry for entry in registered_models() if entry.available]
+    return [entry for entry in listed if include_scorers or entry.method not in SCORING_METHODS]
 
 
 def resolve_model(

@@ -26,13 +26,13 @@ from ..data.phantom import write_cases
 from ..data.slices import SliceSet
 from ..errors import InputError
 from ..infer.engine import resolve_device
-from ..infer.modelfile import load_model
+from ..infer.modelfile import ModelFile, load_model
 from ..methods import resolve_options
 from ..nets import from_net, to_net
 from ..train import TrainConfig, train
 from .detection import dice, precision_recall_f1
-from .evaluate_cli import evaluate_subject, model_segmentor, select_subjects
-from .healthiness import Segmentor
+from .evaluate_cli import evaluate_subject, select_subjects
+from .fpre import check_segmentor
 from .protocol import summarize
 
 TABLES = ("table4", "fig12", "xia1", "table5", "table6", "table7")
@@ -98,7 +98,7 @@ class Benchmark:
     log: Callable[[str], None] = print
     timings: dict[str, float] = field(default_factory=dict)
     _models: dict[str, Path] = field(default_factory=dict)
-    _segmentor: Segmentor | None = None
+    _segmentor: ModelFile | None = None
     _slices: dict[str, SliceSet] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -173,15 +173,12 @@ class Benchmark:
             self._models[name] = self.train_run(name, *run)
         return self._models[name]
 
-    def segmentor(self) -> Segmentor:
+    def segmentor(self) -> ModelFile:
         """f_pre: a U-Net trained on the training subjects' FLAIR slices, for healthiness."""
         if self._segmentor is None:
             path = self.train_run("f_pre", "segmentation", "paper", self.scale.unet_options,
                                   iterations=self.scale.supervised_iterations)
-            segmentor = model_segmentor(load_model(path, device=str(self.torch_device)), self.torch_device)
-            if segmentor is None:
-                raise InputError(path, "has no one-channel segmentor to score healthiness with")
-            self._segmentor = segmentor
+            self._segmentor = check_segmentor(load_model(path, device=str(self.torch_device)), path)
         return self._segmentor
 
     # --- scoring ---------------------------------------------------------------------------

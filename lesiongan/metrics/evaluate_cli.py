@@ -2,9 +2,12 @@
 
     lesiongan evaluate --model my.pt --data phantom/ --out evaluation/
     lesiongan evaluate --data BraTS2021/ --split all --device cuda
+    lesiongan evaluate --model my.pt --data cohort/ --segmentor my_fpre.pt
 
 Each subject is run through the inference engine, its input and output are normalized the
-way the model normalizes, and `protocol.score_case` scores it. Writes `subjects.csv`,
+way the model normalizes, and `protocol.score_case` scores it; healthiness comes from the
+pretrained segmentor f_pre (`metrics.fpre`: by default the shipped one for the model's first
+modality, when there is one). Writes `subjects.csv`,
 `evaluation.json` (per subject and summary) and `evaluation.md`, and prints the summary table.
 """
 
@@ -26,8 +29,7 @@ from ..data.volume import Volume, atomic_path, read_volume, write_json
 from ..errors import LayoutError, VolumeError
 from ..infer.engine import InferenceResult, resolve_device, run_model
 from ..infer.modelfile import ModelFile, load_model
-from ..nets import to_net
-from .healthiness import Segmentor
+from .fpre import check_segmentor, shipped_segmentor, volume_healthiness
 from .protocol import score_case, summarize
 
 TEST_FRACTIONS = (0.8, 0.2)  # the train/test split of readers.split_subjects' defaults (seed 0)
@@ -58,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="mask threshold on the normalized difference map (default: the model's, 0.1)")
+    parser.add_argument("--segmentor", default="auto",
+                        help="f_pre for healthiness: a segmentation model file, 'auto' (the shipped one for the "
+                             "model's first modality, if any) or 'none' (default auto)")
 
 
 def select_subjects(data: Path, split: str, layout: str = "auto", provenance: dict | None = None) -> list[readers.Subject]:
@@ -77,18 +82,18 @@ def select_subjects(data: Path, split: str, layout: str = "auto", provenance: di
     return test
 
 
-def model_segmentor(model: ModelFile, device: torch.device) -> Segmentor | None:
-    """The model's own segmentor as a [0, 1] images -> probabilities callable, when it has a
-    single-channel one (healthiness is scored on the first modality's output)."""
-    if "segmentor" not in model.roles or model.in_channels("segmentor") != 1:
+def choose_segmentor(choice: str, model: ModelFile, device: torch.device) -> ModelFile | None:
+    """The f_pre `--segmentor` names: a file, `none`, or `auto` (shipped, same first modality)."""
+    if choice == "none":
         return None
-    net = model.network("segmentor", device)
-    return lambda batch: net(to_net(batch.to(device))).float().cpu()
+    if choice == "auto":
+        return shipped_segmentor(model.modalities[0], device=str(device))
+    return check_segmentor(load_model(choice, device=str(device)), choice)
 
 
 def score_result(image: Volume, result: InferenceResult, model: ModelFile, true_mask: np.ndarray,
                  truth: Volume | None = None, changed: np.ndarray | None = None,
-                 threshold: float | None = None, segmentor: Segmentor | None = None) -> dict[str, float]:
+                 threshold: float | None = None) -> dict[str, float]:
     """The protocol's scores of one engine result on the input's grid (first modality).
 
     The engine fits the normalization in the model's frame; fitting it again on the input grid,
@@ -101,13 +106,13 @@ def score_result(image: Volume, result: InferenceResult, model: ModelFile, true_
     return score_case(normalize(image.array, params), normalize(result.output.array, params),
                       result.difference.array, true_mask, foreground,
                       threshold=model.threshold if threshold is None else threshold,
-                      truth=None if truth is None else normalize(truth.array, params), changed=changed,
-                      segmentor=segmentor)
+                      truth=None if truth is None else normalize(truth.array, params), changed=changed)
 
 
 def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.device,
-                     threshold: float | None = None, segmentor: Segmentor | None = None) -> dict[str, float]:
-    """Scores of one subject (see `protocol.score_case`), first modality of the model."""
+                     threshold: float | None = None, segmentor: ModelFile | None = None) -> dict[str, float]:
+    """Scores of one subject (see `protocol.score_case`), first modality of the model; with
+    `segmentor` (f_pre) also its healthiness (`metrics.fpre`)."""
     volumes, mask = readers.load_subject(subject, model.modalities)
     images = [volumes[modality] for modality in model.modalities]
     result = run_model(images, model, device=device, threshold=threshold)
@@ -118,8 +123,10 @@ def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.d
         truth = _read_on_grid(subject.healthy[first], images[0])
         if subject.changed is not None:
             changed = _read_on_grid(subject.changed, images[0]).array
-    return score_result(images[0], result, model, true_mask, truth=truth, changed=changed,
-                        threshold=threshold, segmentor=segmentor)
+    scores = score_result(images[0], result, model, true_mask, truth=truth, changed=changed, threshold=threshold)
+    if segmentor is not None:
+        scores["healthiness"] = volume_healthiness(images[0], result.output, images[0].with_array(true_mask), segmentor, device)
+    return scores
 
 
 def _read_on_grid(path: Path, reference: Volume) -> Volume:
@@ -183,13 +190,16 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_model(model_path, device=str(device))
     subjects = select_subjects(args.data, args.split, args.layout, model.provenance)
-    segmentor = model_segmentor(model, device)
+    segmentor = choose_segmentor(args.segmentor, model, device)
+    if segmentor is None:
+        print("healthiness: not scored (no segmentor f_pre for this model's modality; see --segmentor)", file=sys.stderr)
     ids, rows = [], []
     for index, subject in enumerate(subjects, start=1):
         print(f"[{index}/{len(subjects)}] {subject.id}", file=sys.stderr, flush=True)
         ids.append(subject.id)
         rows.append(evaluate_subject(subject, model, device, args.threshold, segmentor))
     context = {"model": str(model_path), "data": str(args.data), "split": args.split, "device": str(device),
-               "threshold": model.threshold if args.threshold is None else args.threshold}
+               "threshold": model.threshold if args.threshold is None else args.threshold,
+               "segmentor": None if segmentor is None else str(segmentor.path)}
     print(write_reports(args.out, ids, rows, context), end="")
     return 0

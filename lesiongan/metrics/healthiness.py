@@ -30,22 +30,29 @@ def _as_batch(outputs: ArrayLike) -> torch.Tensor:
     return images
 
 
+def segment(images: ArrayLike, segmentor: Segmentor) -> torch.Tensor:
+    """`segmentor`'s lesion probabilities (N, H, W) for (N, C, H, W) or (N, H, W) images in
+    [0, 1], in batches of BATCH_SIZE, without gradients, in the mode the caller left it in."""
+    batches = _as_batch(images)
+    maps = []
+    with torch.no_grad():
+        for start in range(0, len(batches), BATCH_SIZE):
+            batch = batches[start : start + BATCH_SIZE]
+            probability = segmentor(batch)
+            if probability.shape[0] != len(batch):
+                raise InputError("segmentor", f"returned {probability.shape[0]} maps for {len(batch)} images")
+            maps.append(probability.reshape(len(batch), *batch.shape[-2:]).float().cpu())
+    return torch.cat(maps) if maps else torch.zeros(0)
+
+
 def lesion_pixels(outputs: ArrayLike, segmentor: Segmentor, threshold: float = 0.5) -> np.ndarray:
     """Pixels per image that `segmentor` labels lesion (probability > threshold).
 
     `segmentor` maps a float32 (N, C, H, W) batch of [0, 1] images to lesion probabilities
-    (N, 1, H, W) or (N, H, W); it runs without gradients, in the mode the caller left it in.
+    (N, 1, H, W) or (N, H, W).
     """
-    images = _as_batch(outputs)
-    counts = []
-    with torch.no_grad():
-        for start in range(0, len(images), BATCH_SIZE):
-            batch = images[start : start + BATCH_SIZE]
-            probability = segmentor(batch)
-            if probability.shape[0] != len(batch):
-                raise InputError("segmentor", f"returned {probability.shape[0]} maps for {len(batch)} images")
-            counts.append((probability.reshape(len(batch), -1) > threshold).sum(dim=1).cpu().numpy())
-    return np.concatenate(counts)
+    probabilities = segment(outputs, segmentor)
+    return (probabilities.reshape(len(probabilities), -1) > threshold).sum(dim=1).numpy()
 
 
 def healthiness(outputs: ArrayLike, segmentor: Segmentor, mean_true_lesion_pixels: float, threshold: float = 0.5) -> float:

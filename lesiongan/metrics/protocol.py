@@ -13,7 +13,6 @@ import numpy as np
 from ..errors import InputError
 from .arrays import ArrayLike, as_array, same_shape
 from .detection import auprc, precision_recall_f1
-from .healthiness import Segmentor, healthiness
 from .image import masked_ms_ssim, psnr, ssim
 
 DEFAULT_THRESHOLD = 0.1  # ANT-GAN's binarization of |x - G(x)|
@@ -28,7 +27,6 @@ def score_case(
     threshold: float = DEFAULT_THRESHOLD,
     truth: ArrayLike | None = None,
     changed: ArrayLike | None = None,
-    segmentor: Segmentor | None = None,
 ) -> dict[str, float]:
     """Scores of one subject, by metric name (Python floats; `nan` where undefined).
 
@@ -39,7 +37,7 @@ def score_case(
     - with `truth` (the phantom's healthy volume): `psnr_lesion`, `ssim_lesion` of output vs
       truth inside `changed` (the voxels the lesion altered; `true_mask` when None), and
       `psnr_truth` over the whole foreground;
-    - with `segmentor`: `healthiness` (Xia) over the slices with a true lesion.
+    Healthiness (Xia) needs a second network, f_pre, in its own frame: `metrics.fpre`.
     """
     arrays = {
         "input": as_array(input, "input"),
@@ -76,13 +74,6 @@ def score_case(
         scores["psnr_lesion"] = psnr(y, arrays["truth"], region)
         scores["ssim_lesion"] = ssim(y, arrays["truth"], region)
         scores["psnr_truth"] = psnr(y, arrays["truth"], inside)
-    if segmentor is not None:
-        abnormal = lesion.reshape(shape[0], -1).any(axis=1)
-        if abnormal.any():
-            mean_lesion = float(lesion[abnormal].reshape(int(abnormal.sum()), -1).sum(axis=1).mean())
-            scores["healthiness"] = healthiness(y[abnormal], segmentor, mean_lesion)
-        else:
-            scores["healthiness"] = math.nan
     return scores
 
 
