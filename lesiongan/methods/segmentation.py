@@ -3,8 +3,9 @@
 Serves the benchmark three ways: the pretrained segmentor f_pre that scores Xia et al.'s
 'healthiness', and ANT-GAN's Plain U-Net / ANT-UNet (Table V), whose second input channel is
 a copy of the image or ANT-GAN's difference map. Loss: soft Dice plus binary cross-entropy
-(Dice alone gives no gradient on slices without lesion). Half of each batch is abnormal
-slices, so lesions are seen often even when most slices are healthy.
+(Dice alone gives no gradient on slices without lesion); Dice is taken over the whole batch.
+Half of each batch is abnormal slices, so lesions are seen often even when most slices are
+healthy.
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ class Segmentation(Method):
         with self.autocast():
             prediction = self.networks["S"](batch["images"]).float()
         # BCE on probabilities is unsafe under autocast, so both losses are taken in fp32.
-        dice = dice_loss(prediction, batch["masks"])
+        # Dice over the whole batch, as one image (nnU-Net's batch Dice): per slice, every
+        # lesion-free slice scores any positive pixel as a total miss, and the net learns to
+        # predict nothing at all (seen: an all-zero f_pre after 3000 steps).
+        dice = dice_loss(prediction.reshape(1, -1), batch["masks"].reshape(1, -1))
         bce = F.binary_cross_entropy(prediction.clamp(1e-6, 1 - 1e-6), batch["masks"])
         self.backward_and_step(dice + bce, "S")
         return reported({"dice_loss": dice, "bce": bce})
