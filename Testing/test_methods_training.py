@@ -16,6 +16,7 @@ from lesiongan.methods import available_methods, get_method, resolve_options
 from lesiongan.methods.base import as_floats
 from lesiongan.methods.factorization import cycle_consistency_loss, dice_loss, foreign_mask_indices, run_cycles
 from lesiongan.methods.noise_gan import gradient_penalty
+from lesiongan.methods.segmentation import segmentation_losses
 from lesiongan.nets import from_net, network_spec
 
 SIZE = 32
@@ -114,6 +115,19 @@ def test_cycle_h_h_gives_the_reconstructor_an_all_zero_mask() -> None:
     assert cycle_consistency_loss(cycles, x_p, x_h).item() == pytest.approx(0.7)
     perfect = run_cycles(torch.nn.Identity(), lambda x: torch.zeros_like(x[:, :1]), _Recorder(), x_p, x_h)
     assert cycle_consistency_loss(perfect, x_p, x_h).item() == 0.0
+
+
+def test_segmentation_dice_does_not_punish_a_faint_haze_on_a_lesion_free_slice() -> None:
+    """Batch Dice: a right answer plus a 0.01 haze on an empty slice stays a good answer (per-slice
+    Dice would call the empty slice a total miss and teach the net to predict nothing)."""
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[0, 0, 10:16, 10:16] = 1
+    prediction = masks.clone()
+    prediction[1] = 0.01
+    dice, bce = segmentation_losses(prediction, masks)
+    assert dice.item() < 0.2 and bce.item() < 0.05
+    missed = torch.zeros_like(masks)
+    assert segmentation_losses(missed, masks)[0].item() > 0.95
 
 
 def test_gradient_penalty_of_a_linear_critic() -> None:
