@@ -26,7 +26,7 @@ import torch
 from ..data import readers
 from ..data.normalize import fit_normalization, normalize
 from ..data.volume import Volume, atomic_path, read_volume, write_json
-from ..errors import LayoutError, VolumeError
+from ..errors import InputError, LayoutError, VolumeError
 from ..infer.engine import InferenceResult, resolve_device, run_model
 from ..infer.modelfile import ModelFile, load_model
 from .fpre import check_segmentor, shipped_segmentor, volume_healthiness
@@ -110,9 +110,11 @@ def score_result(image: Volume, result: InferenceResult, model: ModelFile, true_
 
 
 def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.device,
-                     threshold: float | None = None, segmentor: ModelFile | None = None) -> dict[str, float]:
+                     threshold: float | None = None, segmentor: ModelFile | None = None,
+                     strict: bool = True) -> dict[str, float]:
     """Scores of one subject (see `protocol.score_case`), first modality of the model; with
-    `segmentor` (f_pre) also its healthiness (`metrics.fpre`)."""
+    `segmentor` (f_pre) also its healthiness (`metrics.fpre`). A subject f_pre cannot judge
+    (slices too small in its frame) is an error when `strict`, else its healthiness is nan."""
     volumes, mask = readers.load_subject(subject, model.modalities)
     images = [volumes[modality] for modality in model.modalities]
     result = run_model(images, model, device=device, threshold=threshold)
@@ -125,7 +127,14 @@ def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.d
             changed = _read_on_grid(subject.changed, images[0]).array
     scores = score_result(images[0], result, model, true_mask, truth=truth, changed=changed, threshold=threshold)
     if segmentor is not None:
-        scores["healthiness"] = volume_healthiness(images[0], result.output, images[0].with_array(true_mask), segmentor, device)
+        try:
+            scores["healthiness"] = volume_healthiness(images[0], result.output, images[0].with_array(true_mask),
+                                                       segmentor, device)
+        except InputError as error:
+            if strict:
+                raise
+            print(f"{subject.id}: healthiness not scored: {error}", file=sys.stderr)
+            scores["healthiness"] = math.nan
     return scores
 
 
@@ -197,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     for index, subject in enumerate(subjects, start=1):
         print(f"[{index}/{len(subjects)}] {subject.id}", file=sys.stderr, flush=True)
         ids.append(subject.id)
-        rows.append(evaluate_subject(subject, model, device, args.threshold, segmentor))
+        rows.append(evaluate_subject(subject, model, device, args.threshold, segmentor, strict=args.segmentor != "auto"))
     context = {"model": str(model_path), "data": str(args.data), "split": args.split, "device": str(device),
                "threshold": model.threshold if args.threshold is None else args.threshold,
                "segmentor": None if segmentor is None else str(segmentor.path)}

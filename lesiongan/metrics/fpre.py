@@ -66,6 +66,10 @@ def volume_healthiness(input: Volume, output: Volume, true_mask: Volume, segment
         if not volume.same_grid(input):
             raise InputError(name, "is not on the grid of the input volume")
     frame = model_frame(input, segmentor.conventions)
+    minimum = getattr(segmentor.network(ROLE, device), "min_size", 1)
+    if min(frame.normalized.shape[-2:]) < minimum:
+        raise InputError("input", f"its slices are {'x'.join(map(str, frame.normalized.shape[-2:]))} pixels in f_pre's "
+                                  f"frame ({segmentor.conventions.get('spacing')} mm); f_pre needs at least {minimum}")
     lesion = to_slices(frame.bring(true_mask.with_array((true_mask.array > 0).astype(np.float32)), "nearest").array > 0.5,
                        frame.axis)
     abnormal = lesion.reshape(len(lesion), -1).any(axis=1)

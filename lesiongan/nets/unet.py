@@ -128,6 +128,12 @@ class ResidualUNet(nn.Module):
         self.up = nn.ModuleList(_ResidualDoubleConv(2 * widths[i], widths[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
+    @property
+    def min_size(self) -> int:
+        """The smallest slice side it takes: its deepest level must keep more than one pixel
+        for instance norm."""
+        return 2**self.depth + 1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (height, width) = pad_to_multiple(x, 2**self.depth)
         skips = []
