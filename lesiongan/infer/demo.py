@@ -62,8 +62,11 @@ def save_overview(path: Path, image: np.ndarray, healthy: np.ndarray, difference
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..data.phantom import MODALITIES, make_case
     from ..metrics.evaluate_cli import score_result
+    from ..metrics.fpre import shipped_segmentor, volume_healthiness
     from .engine import run_model
     from .modelfile import load_model
 
@@ -98,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
     scores = score_result(volumes[0], result, model, lesion, truth=truth, changed=changed)
     untouched = score_result(volumes[0], replace(result, output=volumes[0]), model, lesion, truth=truth,
                              changed=changed)["psnr_lesion"]
+    segmentor = shipped_segmentor(first, device=result.device)
+    if segmentor is not None:  # what the shipped f_pre still finds, in the output and in the input
+        lesion_volume = volumes[0].with_array(lesion.astype(np.uint8))
+        health = [volume_healthiness(volumes[0], image, lesion_volume, segmentor, torch.device(result.device))
+                  for image in (result.output, volumes[0])]
 
     z = int(np.argmax(lesion.reshape(lesion.shape[0], -1).sum(axis=1)))
     png = save_overview(out / f"{name}_overview.png", volumes[0].array[z], result.output.array[z],
@@ -112,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"mask Dice at threshold {model.threshold:g}: {scores['dice']:.3f}  (AUPRC {scores['auprc']:.3f})")
     print(f"changed-region PSNR vs the true healthy volume: {scores['psnr_lesion']:.2f} dB "
           f"(input: {untouched:.2f} dB)")
+    if segmentor is not None:
+        print(f"healthiness (1 = f_pre finds no lesion left): {health[0]:.3f} (input: {health[1]:.3f})")
     print(f"written     {out}/{name}_{{healthy,diff,mask}}.nii.gz and {png.name}")
     print(f"total time  {seconds:.1f} s")
     return 0
