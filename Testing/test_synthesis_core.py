@@ -34,7 +34,6 @@ def test_paint_changes_only_the_region_and_its_margin(tmp_path, role):
     assert np.array_equal(result.lesion.array, region)
     changed = result.output.array != volume.array
     # distance in mm from the region: nothing changes beyond the stated margin ...
-    from scipy import ndimage
     distance = ndimage.distance_transform_edt(region == 0, sampling=volume.spacing[::-1])
     assert not changed[distance >= margin].any()
     # ... and the untrained model does change the region itself
