@@ -281,7 +281,11 @@ class ModelFrame:
 
 def model_frame(volumes: Volume | Sequence[Volume], conventions: dict) -> ModelFrame:
     """`volumes` (co-registered, one per modality) in the frame a model's `conventions` name."""
-    inputs = _as_list(volumes)
+    return _frame(_as_list(volumes), conventions)
+
+
+def _frame(inputs: list[Volume], conventions: dict) -> ModelFrame:
+    """`model_frame` of volumes `_as_list` has already checked (grids, finite values)."""
     axis = str(conventions.get("axis", "axial"))
     array_axis(axis)
     code = conventions.get("orientation")
@@ -348,7 +352,7 @@ def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, 
     net = model.network(role, target)
 
     # 1-2. model frame (orientation, in-plane spacing), normalization, slices, padding
-    frame = model_frame(inputs, conventions)
+    frame = _frame(inputs, conventions)
     axis, normalized = frame.axis, frame.normalized
     pads = _pad_widths(normalized.shape[2:], conventions.get("size"))
     unpad = (slice(None), slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, normalized.shape[2:])))
