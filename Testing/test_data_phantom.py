@@ -58,7 +58,7 @@ def test_contrasts_follow_the_tissues(lesion_cases):
     csf, gm, wm = means["flair"]
     assert min(gm, wm) > 1.3 * csf
     # At 4 mm, cortex shares its voxels with sulcal CSF; GM > WM on FLAIR holds for pure tissue.
-    flair_csf, flair_gm, flair_wm = phantom._signal(np.eye(3, dtype=np.float32)[:, :, None], "flair")[:, 0]
+    flair_csf, flair_gm, flair_wm = phantom._signal(np.eye(3, dtype=np.float32)[:, :, None], phantom._TISSUE_MEANS["flair"])[:, 0]
     assert flair_gm > flair_wm > flair_csf
     edema, rim = case.labels == phantom.EDEMA, case.labels == phantom.ENHANCING
     assert case.images["flair"][edema].mean() > 1.3 * wm  # edema is bright on FLAIR

@@ -26,6 +26,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from ..errors import InputError, LayoutError, LesionGANError
+from .randomization import CONTRAST_PROFILES, SETTINGS, Appearance, Randomization, acquire, draw_appearance, random_affine
 from .volume import Volume, write_volume
 
 MODALITIES = ("flair", "t1", "t1ce", "t2")
@@ -40,13 +41,8 @@ BRATS_DIRECTION = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
 BRATS_SIZE = SIZES["brats"]
 
 # Mean intensity per tissue, in the raw units of typical BraTS scans.
-# Columns: CSF, GM, WM | necrosis, edema, enhancing rim.
-_TISSUE_MEANS = {
-    "flair": (110.0, 580.0, 420.0),
-    "t1": (300.0, 620.0, 850.0),
-    "t1ce": (320.0, 650.0, 880.0),
-    "t2": (1800.0, 950.0, 700.0),
-}
+# Columns: CSF, GM, WM (the contrast profiles domain randomization also draws from).
+_TISSUE_MEANS = {modality: CONTRAST_PROFILES[modality] for modality in MODALITIES}
 _LESION_MEANS = {
     "flair": {NECROSIS: 300.0, EDEMA: 760.0, ENHANCING: 650.0},
     "t1": {NECROSIS: 280.0, EDEMA: 520.0, ENHANCING: 560.0},
@@ -204,13 +200,31 @@ def _sample(volume: torch.Tensor, points_zyx: np.ndarray) -> np.ndarray:
     return values.view(volume.shape[1], -1).numpy()
 
 
-def _deformed_probabilities(grid: _Grid, rng: np.random.Generator) -> np.ndarray:
-    """Tissue probabilities (3, z, y, x) under a smooth random deformation of a few mm."""
-    amplitude = rng.uniform(1.5, 3.0)
+@functools.lru_cache(maxsize=2)
+def _whole_grid(size: str) -> _Grid:
+    """`_grid(size)` with every voxel in the support: a randomized warp can reach any of them."""
+    grid = _grid(size)
+    everything = np.arange(int(np.prod(grid.shape)))
+    return _Grid(grid.shape, grid.spacing, grid.origin, grid.probabilities, everything,
+                 everything.astype(np.int32).reshape(grid.shape))
+
+
+def _deformed_probabilities(grid: _Grid, rng: np.random.Generator, setting: Randomization | None = None) -> np.ndarray:
+    """Tissue probabilities (3, z, y, x) under a smooth random deformation of a few mm; with a
+    randomization setting, also a random scaling and rotation about the grid's centre."""
     points = np.stack(np.unravel_index(grid.support, grid.shape)).astype(np.float32)
+    limit = _MAX_DEFORMATION_MM
+    if setting is None:
+        amplitude = rng.uniform(1.5, 3.0)
+    else:
+        amplitude, limit = rng.uniform(*setting.deformation_mm), 3 * setting.deformation_mm[1]
+        spacing_zyx = np.array(grid.spacing[::-1], dtype=np.float32)[:, None]
+        centre = (np.array(grid.shape, dtype=np.float32)[:, None] - 1) / 2
+        # Where each output voxel samples the template: the inverse map of the drawn affine.
+        inverse = np.linalg.inv(random_affine(setting, rng)).astype(np.float32)
+        points = centre + (inverse @ ((points - centre) * spacing_zyx)) / spacing_zyx
     for axis, spacing in enumerate(grid.spacing[::-1]):
-        displacement_mm = np.clip(amplitude * smooth_field(rng, grid.shape, 4), -_MAX_DEFORMATION_MM,
-                                  _MAX_DEFORMATION_MM)
+        displacement_mm = np.clip(amplitude * smooth_field(rng, grid.shape, 4), -limit, limit)
         points[axis] += displacement_mm.ravel()[grid.support] / spacing
     result = np.zeros((3, *grid.shape), dtype=np.float32)
     result.reshape(3, -1)[:, grid.support] = _sample(grid.probabilities, points)
@@ -278,16 +292,68 @@ def _lesion(probabilities: np.ndarray, spacing: tuple[float, float, float], rng:
     return _Lesion(box, labels, moved, weight.astype(np.float32), texture)
 
 
+def _blobs(probabilities: np.ndarray, spacing: tuple[float, float, float], rng: np.random.Generator,
+           count: int, radius_mm: tuple[float, float], in_white_matter: bool) -> _Lesion:
+    """`count` irregular blob lesions (label EDEMA, "whole lesion"), no mass effect: tissue
+    lesions of other kinds than a glioma (infarcts, metastases, demyelination). Centres lie in
+    white matter (`in_white_matter`) or anywhere in GM or WM."""
+    shape = probabilities.shape[1:]
+    spacing_zyx = np.array(spacing[::-1])
+    tissue = probabilities[2] if in_white_matter else probabilities[1] + probabilities[2]
+    candidates = np.flatnonzero(tissue > 0.7)
+    labels_full = np.zeros(shape, dtype=np.uint8)
+    weight_full = np.zeros(shape, dtype=np.float32)
+    for _ in range(count):
+        centre = np.array(np.unravel_index(candidates[rng.integers(len(candidates))], shape))
+        radii_mm = rng.uniform(*radius_mm) * rng.uniform(0.6, 1.4, size=3)
+        half = np.ceil(1.5 * radii_mm.max() / spacing_zyx).astype(int)
+        lo, hi = np.maximum(centre - half, 0), np.minimum(centre + half + 1, shape)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+        offsets_mm = np.stack(np.meshgrid(*[(np.arange(a, b) - c) * s for a, b, c, s in
+                                            zip(lo, hi, centre, spacing_zyx)], indexing="ij")).astype(np.float32)
+        rotation = Rotation.random(random_state=rng).as_matrix().astype(np.float32)
+        local = np.tensordot(rotation, offsets_mm[::-1], axes=1)
+        distance = np.sqrt(((local / radii_mm[:, None, None, None]) ** 2).sum(0))
+        distance *= np.exp(0.3 * smooth_field(rng, distance.shape, 4))
+        inside = (distance < 1) & (probabilities[(slice(None), *box)].sum(0) > 0.5)
+        labels_full[box][inside] = EDEMA
+        # Full signal in the middle, fading to 40% at the border.
+        fade = np.clip((1 - distance) / 0.3, 0.4, 1.0)
+        weight_full[box] = np.where(inside, np.maximum(weight_full[box], fade), weight_full[box])
+    found = np.argwhere(labels_full > 0)
+    if not len(found):
+        found = np.array([[s // 2 for s in shape]])
+    lo, hi = found.min(0), found.max(0) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    texture = 1 + 0.08 * smooth_field(rng, tuple(int(b - a) for a, b in zip(lo, hi)), 6)
+    return _Lesion(box, labels_full[box], probabilities[(slice(None), *box)].copy(), weight_full[box], texture)
+
+
+def _draw_lesion(probabilities: np.ndarray, spacing: tuple[float, float, float], rng: np.random.Generator,
+                 setting: Randomization | None) -> _Lesion:
+    """The plain phantom's glioma, or a lesion of a family the randomization setting draws."""
+    if setting is None:
+        return _lesion(probabilities, spacing, rng)
+    family = setting.lesion_families[rng.integers(len(setting.lesion_families))]
+    if family == "glioma":
+        return _lesion(probabilities, spacing, rng)
+    if family == "foci":
+        return _blobs(probabilities, spacing, rng, int(rng.integers(setting.foci_count[0], setting.foci_count[1] + 1)),
+                      setting.foci_radius_mm, in_white_matter=True)
+    return _blobs(probabilities, spacing, rng, int(rng.integers(setting.lesion_count[0], setting.lesion_count[1] + 1)),
+                  setting.blob_radius_mm, in_white_matter=False)
+
+
 # ---------------------------------------------------------------- rendering
-def _signal(probabilities: np.ndarray, modality: str, lesion: _Lesion | None = None) -> np.ndarray:
+def _signal(probabilities: np.ndarray, means: tuple[float, float, float],
+            lesion_means: dict[int, float] | None = None, lesion: _Lesion | None = None) -> np.ndarray:
     """Noise-free intensity from tissue probabilities (partial volume mixes tissue means)."""
-    means = _TISSUE_MEANS[modality]
     signal = probabilities[0] * means[0] + probabilities[1] * means[1] + probabilities[2] * means[2]
-    if lesion is not None:
+    if lesion is not None and lesion_means is not None:
         inside = lesion.labels > 0
         lesion_signal = np.zeros_like(signal)
         for label in (NECROSIS, EDEMA, ENHANCING):
-            lesion_signal[lesion.labels == label] = _LESION_MEANS[modality][label]
+            lesion_signal[lesion.labels == label] = lesion_means[label]
         lesion_signal *= lesion.texture
         weight = lesion.weight[inside]
         signal[inside] = (1 - weight) * signal[inside] + weight * lesion_signal[inside]
@@ -309,20 +375,9 @@ def _as_rng(rng_or_seed: np.random.Generator | int | tuple[int, ...] | list[int]
     return np.random.default_rng(rng_or_seed)
 
 
-def make_case(rng_or_seed: np.random.Generator | int | tuple[int, ...] | list[int], size: str = "tiny",
-              lesion: bool = True, name: str = "Phantom") -> PhantomCase:
-    """One phantom case; the same seed gives the same arrays."""
-    if size not in SIZES:
-        raise InputError("size", f"unknown phantom size {size!r}; choose one of {', '.join(SIZES)}")
-    rng = _as_rng(rng_or_seed)
-    grid = _grid(size)
-    healthy_probabilities = _deformed_probabilities(grid, rng)
-    grown = _lesion(healthy_probabilities, grid.spacing, rng) if lesion else None
-
-    # Skull-stripped like BraTS: 0 outside the brain, so only brain voxels are rendered.
-    brain = healthy_probabilities.sum(0) > 0.5
-    brain_index = np.flatnonzero(brain)
-    brain_tissue = healthy_probabilities.reshape(3, -1)[:, brain_index]
+def _render_plain(grid: _Grid, rng: np.random.Generator, brain_index: np.ndarray, brain_tissue: np.ndarray,
+                  grown: _Lesion | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Images and healthy twins with each modality's fixed BraTS-like contrast."""
     if grown is not None:
         box_position = grid.support_position[grown.box]
         box_brain = (grown.probabilities.sum(0) > 0.5) & (box_position >= 0)
@@ -337,16 +392,84 @@ def make_case(rng_or_seed: np.random.Generator | int | tuple[int, ...] | list[in
 
         healthy[modality] = np.zeros(grid.shape, dtype=np.int16)
         healthy[modality].ravel()[brain_index] = _render(
-            _signal(brain_tissue, modality), bias.ravel()[brain_index],
+            _signal(brain_tissue, _TISSUE_MEANS[modality]), bias.ravel()[brain_index],
             noise[:, grid.support_position.ravel()[brain_index]])
         images[modality] = healthy[modality].copy()
         if grown is None:
             continue
         # The lesion case differs from the healthy one only inside the lesion's box.
         box_image = np.zeros(box_brain.shape, dtype=np.int16)
-        box_image[box_brain] = _render(_signal(grown.probabilities, modality, grown)[box_brain],
+        box_image[box_brain] = _render(_signal(grown.probabilities, _TISSUE_MEANS[modality], _LESION_MEANS[modality],
+                                               grown)[box_brain],
                                        bias[grown.box][box_brain], noise[:, box_position[box_brain]])
         images[modality][grown.box] = box_image
+    return images, healthy
+
+
+def _render_randomized(grid: _Grid, rng: np.random.Generator, probabilities: np.ndarray, grown: _Lesion | None,
+                       setting: Randomization) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Images and healthy twins with a contrast, intensity curve, blur, slice thickness, bias and
+    noise drawn per modality. Both are rendered whole, through the same deterministic steps
+    and the same noise, so they differ only where the lesion (blurred) reaches."""
+    brain = probabilities.sum(0) > 0.5
+    lesion_probabilities = probabilities
+    if grown is not None:
+        lesion_probabilities = probabilities.copy()
+        lesion_probabilities[(slice(None), *grown.box)] = grown.probabilities
+    lesion_brain = lesion_probabilities.sum(0) > 0.5
+    spacing_zyx = tuple(grid.spacing[::-1])
+    images: dict[str, np.ndarray] = {}
+    healthy: dict[str, np.ndarray] = {}
+    for modality in MODALITIES:
+        look: Appearance = draw_appearance(setting, rng, (NECROSIS, EDEMA, ENHANCING))
+        bias = np.exp(look.bias * smooth_field(rng, grid.shape, 3)) * rng.uniform(0.85, 1.15)
+        noise = look.noise * max(look.tissue_means) * rng.standard_normal((2, *grid.shape), dtype=np.float32)
+
+        def render(signal: np.ndarray, inside: np.ndarray) -> np.ndarray:
+            signal = np.where(inside, signal, 0.0).astype(np.float32)
+            image = _to_int16(np.sqrt((acquire(signal, look, spacing_zyx) * bias + noise[0]) ** 2 + noise[1] ** 2))
+            image[~inside] = 0  # skull-stripped like BraTS
+            return image
+
+        healthy[modality] = render(_signal(probabilities, look.tissue_means), brain)
+        if grown is None:
+            images[modality] = healthy[modality].copy()
+            continue
+        white = look.tissue_means[2]
+        signal = _signal(probabilities, look.tissue_means)
+        signal[grown.box] = _signal(grown.probabilities, look.tissue_means,
+                                    {label: factor * white for label, factor in look.lesion_factors.items()}, grown)
+        images[modality] = render(signal, lesion_brain)
+    return images, healthy
+
+
+def make_case(rng_or_seed: np.random.Generator | int | tuple[int, ...] | list[int], size: str = "tiny",
+              lesion: bool = True, name: str = "Phantom", randomization: Randomization | str | None = None) -> PhantomCase:
+    """One phantom case; the same seed gives the same arrays.
+
+    `randomization` (a `Randomization` or the name of one in `randomization.SETTINGS`) draws
+    the anatomy's warp, the contrast, acquisition and lesion family per case; None is the
+    plain phantom (fixed BraTS-like contrasts, one glioma).
+    """
+    if size not in SIZES:
+        raise InputError("size", f"unknown phantom size {size!r}; choose one of {', '.join(SIZES)}")
+    if isinstance(randomization, str):
+        if randomization not in SETTINGS:
+            raise InputError("randomization", f"unknown setting {randomization!r}; choose one of {', '.join(SETTINGS)}")
+        randomization = SETTINGS[randomization]
+    rng = _as_rng(rng_or_seed)
+    grid = _grid(size) if randomization is None else _whole_grid(size)
+    healthy_probabilities = _deformed_probabilities(grid, rng, randomization)
+    grown = _draw_lesion(healthy_probabilities, grid.spacing, rng, randomization) if lesion else None
+
+    # Skull-stripped like BraTS: 0 outside the brain, so only brain voxels are rendered.
+    brain = healthy_probabilities.sum(0) > 0.5
+    brain_index = np.flatnonzero(brain)
+    brain_tissue = healthy_probabilities.reshape(3, -1)[:, brain_index]
+    if randomization is None:
+        images, healthy = _render_plain(grid, rng, brain_index, brain_tissue, grown)
+    else:
+        images, healthy = _render_randomized(grid, rng, healthy_probabilities, grown, randomization)
 
     labels = np.zeros(grid.shape, dtype=np.uint8)
     if grown is not None:
@@ -423,14 +546,16 @@ def case_plan(count: int, seed: int, healthy_fraction: float = 0.2) -> list[tupl
 
 
 def write_cases(out: str | Path, cases: int, seed: int, size: str = "tiny", healthy_fraction: float = 0.2,
-                on_case: Callable[[PhantomCase, Path], None] | None = None) -> list[Path]:
+                on_case: Callable[[PhantomCase, Path], None] | None = None,
+                randomization: Randomization | str | None = None) -> list[Path]:
     """Make and write `cases` cases under `out`; case i depends only on (seed, i), not on the count.
 
     `on_case(case, folder)` sees each case after it is written (for summaries and montages).
     """
     folders = []
     for index, (name, lesion) in enumerate(case_plan(cases, seed, healthy_fraction)):
-        case = make_case(np.random.default_rng([seed, index]), size=size, lesion=lesion, name=name)
+        case = make_case(np.random.default_rng([seed, index]), size=size, lesion=lesion, name=name,
+                         randomization=randomization)
         folders.append(write_case(case, out))
         if on_case is not None:
             on_case(case, folders[-1])

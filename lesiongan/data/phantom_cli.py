@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from .phantom import SIZES, PhantomCase, write_cases
+from .randomization import SETTINGS
 from .volume import atomic_path
 
 MONTAGE_CASES = 4
@@ -26,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tiny = 64x64x32 (fast), brats = 240x240x155 at 1 mm (default tiny)")
     parser.add_argument("--healthy-fraction", type=float, default=0.2,
                         help="share of cases without a lesion (default 0.2)")
+    parser.add_argument("--randomize", choices=sorted(SETTINGS), default=None,
+                        help="domain randomization (docs/phantom.md): 'train' draws warp, contrast, acquisition and "
+                             "lesion family per case; 'test' is a held-out setting (proton-density-like contrast, "
+                             "many small foci) no 'train' case has. Default: the plain phantom")
     parser.add_argument("--montage", type=Path, default=None,
                         help=f"PNG of the first {MONTAGE_CASES} cases: {', '.join(MONTAGE_TITLES)}")
 
@@ -93,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
             rows.append(montage_row(case))
             names.append(case.name)
 
-    folders = write_cases(args.out, args.cases, args.seed, args.size, args.healthy_fraction, on_case=report)
+    folders = write_cases(args.out, args.cases, args.seed, args.size, args.healthy_fraction, on_case=report,
+                          randomization=args.randomize)
     elapsed = time.perf_counter() - started
     print(f"{len(folders)} {args.size} cases in {args.out} ({elapsed:.1f} s, {elapsed / len(folders):.2f} s per case)")
     if args.montage is not None:
