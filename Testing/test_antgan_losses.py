@@ -64,3 +64,74 @@ def test_train_step_updates_generators_and_reports_every_term() -> None:
     # the G_A2N shortcut generator starts as the identity, so nothing outside the lesion moved yet
     assert losses["am"] == 0 and losses["nonlesion_l1"] == 0
     assert len(method.sample_panels(batch)) == 6
+
+
+def _perturbed_method(**options: object) -> object:
+    """An AntGAN whose generators are no longer the identity (a new shortcut generator is)."""
+    torch.manual_seed(0)
+    cls = get_method("antgan")
+    method = cls(resolve_options(cls, None, {"ngf": 4, "ndf": 4, "n_blocks": 1, **options}), channels=1, total_steps=4)
+    with torch.no_grad():
+        for name in ("G_A2N", "G_N2A"):
+            for parameter in method.networks[name].parameters():
+                parameter.add_(0.05 * torch.randn_like(parameter))
+    return method
+
+
+class _TwinSampler(_RandomSampler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.slices.truth = (self.slices.images + 0.3 * self.slices.masks).clamp(0, 1)
+
+
+def test_each_generator_term_is_the_loss_of_the_right_networks() -> None:
+    """Every reported term equals the loss recomputed from the networks before the step: the
+    cycles go through both generators in the right order, L_AM and the twin loss compare
+    G_A2N's output, the identity term runs G_A2N on healthy slices."""
+    import torch.nn.functional as F
+
+    from lesiongan.methods.antgan import twin_loss
+
+    method = _perturbed_method(lambda_twin=5.0, lambda_identity=2.0)
+    batch = method.make_batch(_TwinSampler(), 2)
+    nets = method.networks
+    x_a, x_n, mask = batch["abnormal"], batch["healthy"], batch["abnormal_mask"]
+    with torch.no_grad():
+        expected = {
+            "cycle_ac": F.l1_loss(nets["G_N2A"](nets["G_A2N"](x_a)), x_a),
+            "cycle_nc": F.l1_loss(nets["G_A2N"](nets["G_N2A"](x_n)), x_n),
+            "am": anomaly_mask_loss(x_a, nets["G_A2N"](x_a), mask),
+            "twin": twin_loss(nets["G_A2N"](x_a), batch["abnormal_truth"], mask),
+            "identity": F.l1_loss(nets["G_A2N"](x_n), x_n),
+        }
+    losses = method.train_step(batch, 0)
+    for name, value in expected.items():
+        assert value > 0, name
+        assert torch.isclose(losses[name], value, rtol=1e-5), name
+    assert torch.isclose(batch["abnormal_truth"], (x_a + 0.6 * mask).clamp(-1, 1)).all()
+
+
+def test_anomaly_mask_loss_alone_trains_the_abnormal_to_normal_generator() -> None:
+    """With the adversarial terms and cycles off, L_AM is G_A2N's only loss: the step must
+    move G_A2N's weights, and only as much as lambda_AM asks (0 leaves them as they were)."""
+    changes = {}
+    for lambda_am in (0.0, 100.0):
+        method = _perturbed_method(lambda_gan=0.0, cycle_ac=False, cycle_nc=False, lambda_am=lambda_am)
+        batch = method.make_batch(_RandomSampler(), 2)
+        before = [p.detach().clone() for p in method.networks["G_A2N"].parameters()]
+        method.train_step(batch, 0)
+        changes[lambda_am] = sum(float((p.detach() - b).abs().sum()) for p, b in zip(method.networks["G_A2N"].parameters(), before))
+    assert changes[0.0] == 0
+    assert changes[100.0] > 0
+
+
+def test_twin_loss_needs_data_with_healthy_twins() -> None:
+    import pytest
+
+    from lesiongan.errors import InputError
+
+    method = _perturbed_method(lambda_twin=1.0)
+    sampler = _RandomSampler()
+    sampler.slices.truth = None
+    with pytest.raises(InputError, match="healthy twin"):
+        method.make_batch(sampler, 2)

@@ -12,6 +12,17 @@ anomaly-mask loss, and the ablations of its Table IV.
 - Discriminators learn from a history of 50 generated images; Adam lr 2e-4, beta1 0.5; the
   learning rate decays linearly to zero over the second half of the run (as CycleGAN).
 
+Beyond the paper (all off by default, so the defaults are Eq. 1):
+- `lambda_twin`: L1 of G_A2N(x^a) against the healthy twin inside M, for data that has one
+  (the phantom). L_AM says what to keep outside the lesion; nothing in Eq. 1 says what to put
+  inside it but the discriminator, which learns that slowly. With the twin, the generator is
+  taught the healthy tissue directly (pix2pix's L1 term, restricted to M).
+- `lambda_identity`: L1 of G_A2N(x^n) against x^n on healthy slices (CycleGAN's identity
+  loss): a healthy slice should come out unchanged, which keeps the mask empty on it.
+- `lambda_gan`: the weight of both adversarial terms (1 in Eq. 1).
+- `generator`: "resnet" (Table I) or "unet", a U-Net with the same global shortcut
+  (`nets.unet.ShortcutUNet`, widths `ngf` * 2**level, `unet_depth` poolings).
+
 Presets are the rows of the ablation (Table IV, Fig. 5) and the lambda_AM sweep (Fig. 12).
 Every preset keeps both adversarial directions of Eq. 3; the ablations switch the cycle
 terms, the shortcut and L_AM.
@@ -24,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ..nets import build_network, from_net
 from .base import HistoryPool, Losses, Method, Sampler, register_method, reported
 
@@ -46,6 +58,14 @@ def anomaly_mask_loss(x: torch.Tensor, generated: torch.Tensor, mask: torch.Tens
     return torch.mean(((1.0 - mask) * (generated.float() - x.float())) ** 2)
 
 
+def twin_loss(generated: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of |G(x) - y| over the lesion pixels M: the generator against the healthy twin y,
+    inside the lesion only (outside it, L_AM already asks for x itself). Averaged over the
+    lesion rather than the slice, so a small lesion teaches as much per pixel as a large one."""
+    error = (mask * (generated.float() - truth.float()).abs()).sum()
+    return error / (mask.sum() * generated.shape[1]).clamp_min(1)
+
+
 def least_squares(scores: torch.Tensor, real: bool) -> torch.Tensor:
     """LSGAN loss: the score map regressed to all ones (real) or all zeros (fake)."""
     scores = scores.float()
@@ -57,8 +77,10 @@ class AntGAN(Method):
     name = "antgan"
     description = "ANT-GAN (Sun et al.): CycleGAN with a global shortcut and the anomaly-mask loss; Table IV ablations"
     defaults: dict[str, Any] = {
+        "generator": "resnet",
         "ngf": 64,
         "n_blocks": 9,
+        "unet_depth": 4,
         "ndf": 64,
         "n_layers_d": 3,
         "shortcut": True,
@@ -66,6 +88,9 @@ class AntGAN(Method):
         "cycle_nc": True,
         "lambda_cc": 10.0,
         "lambda_am": 10.0,
+        "lambda_gan": 1.0,
+        "lambda_twin": 0.0,
+        "lambda_identity": 0.0,
         "pool_size": 50,
         "lr": 2e-4,
         "beta1": 0.5,
@@ -83,9 +108,7 @@ class AntGAN(Method):
         super().__init__(options, channels, device, amp, total_steps, seed)
         o = self.options
         for name in ("G_A2N", "G_N2A"):
-            self.networks[name] = build_network(
-                "resnet_generator", in_channels=channels, out_channels=channels, ngf=o["ngf"], n_blocks=o["n_blocks"], shortcut=o["shortcut"]
-            )
+            self.networks[name] = self.build_generator(o, channels)
         for name in ("D_N", "D_A"):
             self.networks[name] = build_network("patch_discriminator", in_channels=channels, ndf=o["ndf"], n_layers=o["n_layers_d"])
         for net in self.networks.values():
@@ -99,10 +122,26 @@ class AntGAN(Method):
         self.pools = {"D_N": HistoryPool(o["pool_size"], seed * 2 + 1), "D_A": HistoryPool(o["pool_size"], seed * 2 + 2)}
         self.roles = {"a2n": "G_A2N", "n2a": "G_N2A"}
 
+    @staticmethod
+    def build_generator(o: dict[str, Any], channels: int) -> torch.nn.Module:
+        if o["generator"] == "unet":
+            if not o["shortcut"]:
+                raise InputError("generator", "the U-Net generator always has the global shortcut; use "
+                                              "generator=resnet for the ablations without it")
+            return build_network("unet_generator", in_channels=channels, out_channels=channels, base=o["ngf"],
+                                 depth=o["unet_depth"])
+        if o["generator"] != "resnet":
+            raise InputError("generator", f"must be resnet or unet, not {o['generator']!r}")
+        return build_network("resnet_generator", in_channels=channels, out_channels=channels, ngf=o["ngf"],
+                             n_blocks=o["n_blocks"], shortcut=o["shortcut"])
+
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
         abnormal, mask = self.fetch(sampler, "abnormal", batch_size)
-        healthy, _ = self.fetch(sampler, "healthy", batch_size)
-        return {"abnormal": abnormal, "abnormal_mask": mask, "healthy": healthy}
+        batch = {"abnormal": abnormal, "abnormal_mask": mask}
+        if self.options["lambda_twin"] > 0:
+            batch["abnormal_truth"] = self.fetch_truth(sampler, "lambda_twin")
+        batch["healthy"], _ = self.fetch(sampler, "healthy", batch_size)
+        return batch
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         o, nets = self.options, self.networks
@@ -116,7 +155,7 @@ class AntGAN(Method):
             fake_a = nets["G_N2A"](x_n)
             adv_a2n = least_squares(nets["D_N"](fake_n), True)
             adv_n2a = least_squares(nets["D_A"](fake_a), True)
-            loss_g = adv_a2n + adv_n2a
+            loss_g = o["lambda_gan"] * (adv_a2n + adv_n2a)
             losses = {"G_adv_a2n": adv_a2n.detach(), "G_adv_n2a": adv_n2a.detach()}
             if o["cycle_ac"]:
                 cycle_ac = F.l1_loss(nets["G_N2A"](fake_n).float(), x_a)
@@ -129,6 +168,14 @@ class AntGAN(Method):
             am = anomaly_mask_loss(x_a, fake_n, mask)
             if o["lambda_am"] > 0:
                 loss_g = loss_g + o["lambda_am"] * am
+            if o["lambda_twin"] > 0:
+                twin = twin_loss(fake_n, batch["abnormal_truth"], mask)
+                loss_g = loss_g + o["lambda_twin"] * twin
+                losses["twin"] = twin.detach()
+            if o["lambda_identity"] > 0:
+                identity = F.l1_loss(nets["G_A2N"](x_n).float(), x_n)
+                loss_g = loss_g + o["lambda_identity"] * identity
+                losses["identity"] = identity.detach()
         self.backward_and_step(loss_g, "G")
         losses["am"] = am.detach()
         losses["G"] = loss_g.detach()

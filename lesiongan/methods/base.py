@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..errors import InputError
 from ..nets import to_net
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -56,6 +57,7 @@ class SliceData(Protocol):
 
     images: torch.Tensor  # (N, C, H, W) in [0, 1]
     masks: torch.Tensor  # (N, 1, H, W), 1 = lesion
+    truth: torch.Tensor | None  # (N, C, H, W) healthy twins in [0, 1], where the data has them
 
 
 class Sampler(Protocol):
@@ -156,6 +158,7 @@ class Method:
         self.amp = None if amp == "off" else amp
         self.total_steps = max(1, int(total_steps))
         self.seed = seed
+        self.last_indices = torch.empty(0, dtype=torch.long)  # what `fetch` drew last
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
@@ -189,7 +192,17 @@ class Method:
         indices = sampler.draw(kind, n)
         images = sampler.slices.images[indices].to(self.device, torch.float32)
         masks = sampler.slices.masks[indices].to(self.device, torch.float32)
+        self.last_indices = indices
         return to_net(images), masks
+
+    def fetch_truth(self, sampler: Sampler, what: str) -> torch.Tensor:
+        """The healthy twins (in [-1, 1]) of the slices the last `fetch` drew; only data with
+        ground truth (the phantom) has them. `what` names the option that needs them."""
+        truth = getattr(sampler.slices, "truth", None)
+        if truth is None:
+            raise InputError("data", f"{what} needs the healthy twin of every image (the phantom writes "
+                                     "<case>_<modality>_healthy.nii.gz); this data has none")
+        return to_net(truth[self.last_indices].to(self.device, torch.float32))
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for the forward passes when the loop asked for it."""

@@ -134,7 +134,8 @@ class ResidualUNet(nn.Module):
         for instance norm."""
         return 2**self.depth + 1
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's output before any activation, on x's H and W."""
         x, (height, width) = pad_to_multiple(x, 2**self.depth)
         skips = []
         for level, block in enumerate(self.down):
@@ -143,7 +144,10 @@ class ResidualUNet(nn.Module):
         x = skips.pop()
         for upsample, block in zip(self.upsample, self.up):
             x = block(torch.cat([upsample(x), skips.pop()], dim=1))
-        return torch.sigmoid(self.head(x))[..., :height, :width]
+        return self.head(x)[..., :height, :width]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.residual(x))
 
 
 @register("factor_discriminator")
@@ -164,3 +168,26 @@ class FactorDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+@register("unet_generator")
+class ShortcutUNet(ResidualUNet):
+    """Image-to-image U-Net with ANT-GAN's global shortcut: output = clamp(x + 2 tanh(r), -1, 1).
+
+    The U-Net's skips carry full-resolution detail to the output, where the ResNet generator
+    rebuilds it from a 4x downsampled code; for an output that must equal its input outside
+    the lesion, that is most of the job. The head starts at zero, so a new generator is the
+    identity (as `ResnetGenerator(shortcut=True)`).
+    """
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, base: int = 32, depth: int = 4):
+        if in_channels != out_channels:
+            raise ValueError(f"a shortcut generator needs in_channels == out_channels, not {in_channels} and {out_channels}")
+        super().__init__(in_channels, out_channels, base, depth)
+        self.in_channels = in_channels
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = self.residual(x)
+        return torch.clamp(x[:, : self.in_channels] + 2 * torch.tanh(residual), -1.0, 1.0)
