@@ -70,3 +70,12 @@ def test_summarize_mean_std_and_undefined_values() -> None:
     assert summary["dice"] == {"mean": pytest.approx(0.6), "std": pytest.approx(0.1), "n": 2}
     assert summary["auprc"] == {"mean": 0.9, "std": 0.0, "n": 1}
     assert summary["psnr_nonlesion"]["mean"] == math.inf and summary["psnr_nonlesion"]["n"] == 2
+
+
+def test_marked_share_of_the_brain_is_reported_per_kind_of_volume() -> None:
+    case = _case()
+    scores = score_case(**case, threshold=0.005)  # the 0.01 change marks the whole brain
+    assert scores["brain_marked"] == pytest.approx(1.0)
+    assert "healthy_marked" not in scores
+    healthy = dict(case, true_mask=np.zeros_like(case["true_mask"]))
+    assert score_case(**healthy, threshold=0.4)["healthy_marked"] == pytest.approx(36 / (3 * 24 * 24))

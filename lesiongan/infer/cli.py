@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..data.volume import VOLUME_SUFFIXES, read_volume, write_volume
 from ..errors import InputError, LayoutError
+from .calibrate import threshold_argument
 from .catalog import default_model_path
 
 # BraTS 2023+ names its sequences differently from 2018-2021.
@@ -35,12 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "whose sibling sequences are found")
     source.add_argument("--input-dir", type=Path, help="folder of input volumes (searched recursively)")
     parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="mask threshold on the normalized difference map (default: the model's, 0.1)")
+    parser.add_argument("--threshold", type=threshold_argument, default=None,
+                        help="mask threshold on the normalized difference map: a number, 'model' (the model's own, "
+                             "calibrated on healthy volumes; the default) or 'antgan' (ANT-GAN's 0.1)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--batch", type=int, default=None, help="slices per forward pass (default: from memory)")
     parser.add_argument("--role", default="a2n", help="network of the model file to run (default a2n)")
-    parser.add_argument("--min-size", type=int, default=0, help="drop mask components under N voxels")
+    parser.add_argument("--min-size", type=int, default=None,
+                        help="drop mask components under N voxels (default: the model's, else 0)")
 
 
 def volume_name(path: Path) -> str:

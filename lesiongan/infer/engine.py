@@ -309,13 +309,14 @@ def _frame(inputs: list[Volume], conventions: dict) -> ModelFrame:
 
 def run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str = "a2n", *,
               extra: Volume | None = None, threshold: float | None = None, limit_to_foreground: bool = True,
-              min_component_size: int = 0, device: str | torch.device = "auto", batch_size: int | None = None,
+              min_component_size: int | None = None, device: str | torch.device = "auto", batch_size: int | None = None,
               progress: Progress | None = None, cancel: CancelFlag | None = None, crop: bool = False,
               threads: int | None = None) -> InferenceResult:
     """Run `model`'s `role` network slice by slice over `volumes` (one per model modality).
 
     `extra` (e.g. a lesion mask in [0, 1]) is an additional channel for a reconstructor role.
-    `threshold` defaults to the model's (0.1). `progress(done, total)` and `cancel()` are
+    `threshold` and `min_component_size` default to the model's (its calibrated threshold, or
+    ANT-GAN's 0.1 for a file without one; 0). `progress(done, total)` and `cancel()` are
     called between batches; a cancel raises `Cancelled` and returns nothing.
 
     `crop=True` runs each batch only on its foreground's bounding box (plus a margin): about
@@ -337,7 +338,7 @@ def run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str = 
 
 
 def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, *, extra: Volume | None,
-               threshold: float | None, limit_to_foreground: bool, min_component_size: int,
+               threshold: float | None, limit_to_foreground: bool, min_component_size: int | None,
                device: str | torch.device, batch_size: int | None, progress: Progress | None,
                cancel: CancelFlag | None, crop_to_foreground: bool) -> InferenceResult:
     started = time.perf_counter()
@@ -347,6 +348,8 @@ def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, 
     model.check_channels(role, len(inputs), 0 if extra is None else 1)
     threshold = model.threshold if threshold is None else threshold
     conventions = model.conventions
+    if min_component_size is None:
+        min_component_size = int(conventions.get("min_component_size", 0))
     array_axis(str(conventions.get("axis", "axial")))  # an unknown axis name fails here, before any work
     target = resolve_device(device)
     net = model.network(role, target)

@@ -246,15 +246,19 @@ def load_model(path: str | os.PathLike, device: str = "cpu", roles: Iterable[str
     return model
 
 
-def repack_model(source: str | os.PathLike, destination: str | os.PathLike, *, half: bool = True,
-                 metrics: dict | None = None) -> Path:
-    """Write `source` again as `destination`, with fp16 weights and/or measured metrics.
+def repack_model(source: str | os.PathLike, destination: str | os.PathLike, *, half: bool | None = True,
+                 metrics: dict | None = None, conventions: dict | None = None) -> Path:
+    """Write `source` again as `destination`, with fp16 weights, measured metrics and/or
+    updated conventions (a calibrated threshold).
 
     How a trained run's `model.pt` becomes a model small enough to ship: the networks, roles,
-    conventions and provenance are kept; `metrics` (when given) replaces the file's metrics.
+    conventions and provenance are kept; `metrics` (when given) replaces the file's metrics,
+    `conventions` updates the given keys; `half=None` keeps the weights' stored precision.
     """
     model = load_model(source)
+    if half is None:
+        half = all(model._entry(role).get("dtype") == "float16" for role in model.roles)
     return save_model(destination, method=model.method,
                       networks={role: model.network(role) for role in model.roles},
-                      conventions=model.conventions, provenance=model.provenance,
+                      conventions={**model.conventions, **(conventions or {})}, provenance=model.provenance,
                       metrics=model.metrics if metrics is None else metrics, half=half)

@@ -28,6 +28,7 @@ from ..data.normalize import fit_normalization, normalize
 from ..data.volume import Volume, atomic_path, read_volume, write_json
 from ..errors import InputError, LayoutError, VolumeError
 from ..infer.engine import InferenceResult, resolve_device, run_model
+from ..infer.calibrate import threshold_argument
 from ..infer.modelfile import ModelFile, load_model
 from .fpre import check_segmentor, shipped_segmentor, volume_healthiness
 from .protocol import score_case, summarize
@@ -43,6 +44,8 @@ METRIC_LABELS = {
     "precision": "precision",
     "recall": "recall",
     "auprc": "AUPRC",
+    "brain_marked": "brain marked, lesion volumes",
+    "healthy_marked": "brain marked, healthy volumes",
     "psnr_lesion": "lesion PSNR vs truth (dB)",
     "ssim_lesion": "lesion SSIM vs truth",
     "psnr_truth": "foreground PSNR vs truth (dB)",
@@ -58,8 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "held-out 20%%), or all (default test)")
     parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder (default ./evaluation)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="mask threshold on the normalized difference map (default: the model's, 0.1)")
+    parser.add_argument("--threshold", type=threshold_argument, default=None,
+                        help="mask threshold on the normalized difference map: a number, 'model' (the model's own, "
+                             "calibrated on healthy volumes; the default) or 'antgan' (ANT-GAN's 0.1)")
     parser.add_argument("--segmentor", default="auto",
                         help="f_pre for healthiness: a segmentation model file, 'auto' (the shipped one for the "
                              "model's first modality, if any) or 'none' (default auto)")

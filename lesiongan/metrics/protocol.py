@@ -34,6 +34,8 @@ def score_case(
     - `identity`: masked MS-SSIM of input vs output there (Xia);
     - `dice`, `precision`, `recall`: of `difference > threshold` in the foreground vs `true_mask`;
     - `auprc`: of the difference map itself vs `true_mask`;
+    - `brain_marked` (volumes with a lesion) or `healthy_marked` (without): the share of the
+      foreground the mask marks;
     - with `truth` (the phantom's healthy volume): `psnr_lesion`, `ssim_lesion` of output vs
       truth inside `changed` (the voxels the lesion altered; `true_mask` when None), and
       `psnr_truth` over the whole foreground;
@@ -69,6 +71,10 @@ def score_case(
         "recall": recall,
         "auprc": auprc(arrays["difference"], lesion, within=inside),
     }
+    # On a healthy volume every marked voxel is a false positive: the share of the brain the
+    # mask marks there is what a calibrated threshold bounds (1%).
+    marked = float(np.count_nonzero(detected & inside)) / float(np.count_nonzero(inside))
+    scores["brain_marked" if lesion.any() else "healthy_marked"] = marked
     if truth is not None:
         region = (arrays["changed"] != 0 if changed is not None else lesion) & inside
         scores["psnr_lesion"] = psnr(y, arrays["truth"], region)

@@ -1,0 +1,68 @@
+"""The calibrated threshold: it marks at most the asked share of every healthy volume's brain,
+the `calibrate` command writes it into the model file, and `--threshold` still overrides it."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from lesiongan.cli import main
+from lesiongan.data.volume import write_volume
+from lesiongan.errors import InputError
+from lesiongan.infer.calibrate import calibrated_threshold, marked_fraction, threshold_argument
+from lesiongan.infer.modelfile import load_model
+from test_infer_support import brain_volume, write_model
+
+
+def test_calibrated_threshold_marks_at_most_the_fraction_of_every_volume():
+    rng = np.random.default_rng(0)
+    foregrounds = [np.ones((10, 20, 20), np.uint8) for _ in range(3)]
+    # Three healthy volumes, the last one noisier: the threshold must hold for it too.
+    differences = [rng.random((10, 20, 20)).astype(np.float32) * scale for scale in (0.05, 0.1, 0.3)]
+    threshold = calibrated_threshold(differences, foregrounds, 0.01)
+    fractions = [marked_fraction(d, f, threshold) for d, f in zip(differences, foregrounds)]
+    assert max(fractions) <= 0.01
+    assert fractions[2] > 0.005  # and it is the smallest such value, not far above it
+    assert marked_fraction(differences[2], foregrounds[2], threshold * 0.98) > 0.01
+
+
+def test_calibration_ignores_the_background_and_checks_its_inputs():
+    difference = np.zeros((4, 10, 10), np.float32)
+    difference[:, :5] = 5.0  # large values, but outside the foreground
+    foreground = np.zeros_like(difference, dtype=np.uint8)
+    foreground[:, 5:] = 1
+    assert calibrated_threshold([difference], [foreground], 0.01) == 0.0
+    with pytest.raises(InputError, match="fraction"):
+        calibrated_threshold([difference], [foreground], 1.5)
+    with pytest.raises(InputError, match="none given"):
+        calibrated_threshold([], [], 0.01)
+
+
+def test_threshold_argument_accepts_numbers_the_model_and_the_antgan_preset():
+    assert threshold_argument("0.25") == 0.25
+    assert threshold_argument("model") is None
+    assert threshold_argument("antgan") == 0.1
+    for bad in ("-1", "nan", "high"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            threshold_argument(bad)
+
+
+def test_calibrate_command_writes_the_threshold_into_the_model(tmp_path, capsys):
+    # A model that caps intensities: on healthy volumes (no bright blob) it changes only the
+    # brightest noise voxels, so the calibrated threshold is small but above zero.
+    model = write_model(tmp_path / "model.pt", ceiling=0.6)
+    healthy = tmp_path / "healthy"
+    for index in range(2):
+        (healthy / f"case{index}").mkdir(parents=True)
+        write_volume(brain_volume(lesion=False, seed=index), healthy / f"case{index}" / f"case{index}_flair.nii.gz")
+    out = tmp_path / "calibrated.pt"
+    assert main(["calibrate", "--model", str(model), "--data", str(healthy), "--out", str(out), "--device", "cpu"]) == 0
+    calibrated = load_model(out)
+    record = calibrated.conventions["calibration"]
+    assert calibrated.threshold == record["threshold"] != 0.1
+    assert record["fraction"] == 0.01 and len(record["subjects"]) == 2
+    assert max(record["marked"]) <= 0.01
+    assert load_model(model).threshold == 0.1  # the source file is left as it was
+    assert "threshold" in capsys.readouterr().out
