@@ -135,3 +135,24 @@ def test_twin_loss_needs_data_with_healthy_twins() -> None:
     sampler.slices.truth = None
     with pytest.raises(InputError, match="healthy twin"):
         method.make_batch(sampler, 2)
+
+
+def test_paint_loss_trains_a_reconstructor_and_no_adversary_leaves_the_discriminators_alone() -> None:
+    """lambda_paint adds R(y, m) -> x as the "reconstructor" role; with lambda_gan 0 and no
+    cycles the discriminators and G_N2A have nothing to learn and stay as they were."""
+    import torch.nn.functional as F
+
+    method = _perturbed_method(lambda_gan=0.0, cycle_ac=False, cycle_nc=False, lambda_twin=1.0, lambda_paint=3.0)
+    assert method.roles["reconstructor"] == "R" and not method.adversarial
+    batch = method.make_batch(_TwinSampler(), 2)
+    nets = method.networks
+    with torch.no_grad():
+        expected = F.l1_loss(nets["R"](torch.cat([batch["abnormal_truth"], batch["abnormal_mask"]], 1)),
+                         batch["abnormal"])
+    frozen = {name: [p.detach().clone() for p in nets[name].parameters()] for name in ("D_N", "D_A", "G_N2A", "R")}
+    losses = method.train_step(batch, 0)
+    assert torch.isclose(losses["paint"], expected, rtol=1e-5) and expected > 0
+    assert "D_N" not in losses and "G_adv_a2n" not in losses
+    for name in ("D_N", "D_A", "G_N2A"):
+        assert all(torch.equal(p, b) for p, b in zip(nets[name].parameters(), frozen[name])), name
+    assert not all(torch.equal(p, b) for p, b in zip(nets["R"].parameters(), frozen["R"]))

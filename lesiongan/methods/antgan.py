@@ -19,7 +19,11 @@ Beyond the paper (all off by default, so the defaults are Eq. 1):
   taught the healthy tissue directly (pix2pix's L1 term, restricted to M).
 - `lambda_identity`: L1 of G_A2N(x^n) against x^n on healthy slices (CycleGAN's identity
   loss): a healthy slice should come out unchanged, which keeps the mask empty on it.
-- `lambda_gan`: the weight of both adversarial terms (1 in Eq. 1).
+- `lambda_gan`: the weight of both adversarial terms (1 in Eq. 1). At 0, with both cycles
+  off, G_N2A and the discriminators have nothing to learn and are not run.
+- `lambda_paint`: trains a reconstructor R(y, m) (Xia et al.'s R) on the phantom's pairs: the
+  healthy twin y and the lesion mask m in, the lesion image x out (L1). Told where the lesion
+  goes, it is what the LesionSynthesis panel paints with (role "reconstructor").
 - `generator`: "resnet" (Table I) or "unet", a U-Net with the same global shortcut
   (`nets.unet.ShortcutUNet`, widths `ngf` * 2**level, `unet_depth` poolings).
 
@@ -91,6 +95,7 @@ class AntGAN(Method):
         "lambda_gan": 1.0,
         "lambda_twin": 0.0,
         "lambda_identity": 0.0,
+        "lambda_paint": 0.0,
         "pool_size": 50,
         "lr": 2e-4,
         "beta1": 0.5,
@@ -109,37 +114,45 @@ class AntGAN(Method):
         o = self.options
         for name in ("G_A2N", "G_N2A"):
             self.networks[name] = self.build_generator(o, channels)
+        if o["lambda_paint"] > 0:
+            self.networks["R"] = self.build_generator(o, channels, extra_channels=1)
         for name in ("D_N", "D_A"):
             self.networks[name] = build_network("patch_discriminator", in_channels=channels, ndf=o["ndf"], n_layers=o["n_layers_d"])
         for net in self.networks.values():
             net.to(self.device)
         betas = (o["beta1"], o["beta2"])
-        self.make_adam("G", ["G_A2N", "G_N2A"], o["lr"], betas)
+        self.make_adam("G", [name for name in ("G_A2N", "G_N2A", "R") if name in self.networks], o["lr"], betas)
         self.make_adam("D", ["D_N", "D_A"], o["lr"], betas)
         for optimizer in self.optimizers:
             self.add_linear_decay(optimizer, o["decay_start"])
         # One pool per discriminator, each with its own stream of random draws.
         self.pools = {"D_N": HistoryPool(o["pool_size"], seed * 2 + 1), "D_A": HistoryPool(o["pool_size"], seed * 2 + 2)}
-        self.roles = {"a2n": "G_A2N", "n2a": "G_N2A"}
+        self.roles = {"a2n": "G_A2N", "n2a": "G_N2A", **({"reconstructor": "R"} if "R" in self.networks else {})}
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether G_N2A and the discriminators take part (they do in every row of Table IV)."""
+        o = self.options
+        return o["lambda_gan"] > 0 or o["cycle_ac"] or o["cycle_nc"]
 
     @staticmethod
-    def build_generator(o: dict[str, Any], channels: int) -> torch.nn.Module:
+    def build_generator(o: dict[str, Any], channels: int, extra_channels: int = 0) -> torch.nn.Module:
         if o["generator"] == "unet":
             if not o["shortcut"]:
                 raise InputError("generator", "the U-Net generator always has the global shortcut; use "
                                               "generator=resnet for the ablations without it")
             return build_network("unet_generator", in_channels=channels, out_channels=channels, base=o["ngf"],
-                                 depth=o["unet_depth"])
+                                 depth=o["unet_depth"], extra_channels=extra_channels)
         if o["generator"] != "resnet":
             raise InputError("generator", f"must be resnet or unet, not {o['generator']!r}")
         return build_network("resnet_generator", in_channels=channels, out_channels=channels, ngf=o["ngf"],
-                             n_blocks=o["n_blocks"], shortcut=o["shortcut"])
+                             n_blocks=o["n_blocks"], shortcut=o["shortcut"], extra_channels=extra_channels)
 
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
         abnormal, mask = self.fetch(sampler, "abnormal", batch_size)
         batch = {"abnormal": abnormal, "abnormal_mask": mask}
-        if self.options["lambda_twin"] > 0:
-            batch["abnormal_truth"] = self.fetch_truth(sampler, "lambda_twin")
+        if self.options["lambda_twin"] > 0 or self.options["lambda_paint"] > 0:
+            batch["abnormal_truth"] = self.fetch_truth(sampler, "lambda_twin or lambda_paint")
         batch["healthy"], _ = self.fetch(sampler, "healthy", batch_size)
         return batch
 
@@ -152,11 +165,15 @@ class AntGAN(Method):
         self.set_requires_grad(discriminators, False)
         with self.autocast():
             fake_n = nets["G_A2N"](x_a)
-            fake_a = nets["G_N2A"](x_n)
-            adv_a2n = least_squares(nets["D_N"](fake_n), True)
-            adv_n2a = least_squares(nets["D_A"](fake_a), True)
-            loss_g = o["lambda_gan"] * (adv_a2n + adv_n2a)
-            losses = {"G_adv_a2n": adv_a2n.detach(), "G_adv_n2a": adv_n2a.detach()}
+            am = anomaly_mask_loss(x_a, fake_n, mask)
+            loss_g = o["lambda_am"] * am
+            losses = {}
+            if self.adversarial:
+                fake_a = nets["G_N2A"](x_n)
+                adv_a2n = least_squares(nets["D_N"](fake_n), True)
+                adv_n2a = least_squares(nets["D_A"](fake_a), True)
+                loss_g = loss_g + o["lambda_gan"] * (adv_a2n + adv_n2a)
+                losses |= {"G_adv_a2n": adv_a2n.detach(), "G_adv_n2a": adv_n2a.detach()}
             if o["cycle_ac"]:
                 cycle_ac = F.l1_loss(nets["G_N2A"](fake_n).float(), x_a)
                 loss_g = loss_g + o["lambda_cc"] * cycle_ac
@@ -165,9 +182,6 @@ class AntGAN(Method):
                 cycle_nc = F.l1_loss(nets["G_A2N"](fake_a).float(), x_n)
                 loss_g = loss_g + o["lambda_cc"] * cycle_nc
                 losses["cycle_nc"] = cycle_nc.detach()
-            am = anomaly_mask_loss(x_a, fake_n, mask)
-            if o["lambda_am"] > 0:
-                loss_g = loss_g + o["lambda_am"] * am
             if o["lambda_twin"] > 0:
                 twin = twin_loss(fake_n, batch["abnormal_truth"], mask)
                 loss_g = loss_g + o["lambda_twin"] * twin
@@ -176,19 +190,26 @@ class AntGAN(Method):
                 identity = F.l1_loss(nets["G_A2N"](x_n).float(), x_n)
                 loss_g = loss_g + o["lambda_identity"] * identity
                 losses["identity"] = identity.detach()
+            if o["lambda_paint"] > 0:
+                # R paints the lesion back into the healthy twin where the mask says.
+                painted = nets["R"](torch.cat([batch["abnormal_truth"], mask], dim=1))
+                paint = F.l1_loss(painted.float(), x_a)
+                loss_g = loss_g + o["lambda_paint"] * paint
+                losses["paint"] = paint.detach()
         self.backward_and_step(loss_g, "G")
         losses["am"] = am.detach()
         losses["G"] = loss_g.detach()
 
-        # Discriminators: real slices against generated ones drawn from the history pools.
-        self.set_requires_grad(discriminators, True)
-        with self.autocast():
-            pooled_n = self.pools["D_N"].query(fake_n.detach().float())
-            pooled_a = self.pools["D_A"].query(fake_a.detach().float())
-            d_n = 0.5 * (least_squares(nets["D_N"](x_n), True) + least_squares(nets["D_N"](pooled_n), False))
-            d_a = 0.5 * (least_squares(nets["D_A"](x_a), True) + least_squares(nets["D_A"](pooled_a), False))
-        self.backward_and_step(d_n + d_a, "D")
-        losses["D_N"], losses["D_A"] = d_n.detach(), d_a.detach()
+        if self.adversarial:
+            # Discriminators: real slices against generated ones drawn from the history pools.
+            self.set_requires_grad(discriminators, True)
+            with self.autocast():
+                pooled_n = self.pools["D_N"].query(fake_n.detach().float())
+                pooled_a = self.pools["D_A"].query(fake_a.detach().float())
+                d_n = 0.5 * (least_squares(nets["D_N"](x_n), True) + least_squares(nets["D_N"](pooled_n), False))
+                d_a = 0.5 * (least_squares(nets["D_A"](x_a), True) + least_squares(nets["D_A"](pooled_a), False))
+            self.backward_and_step(d_n + d_a, "D")
+            losses["D_N"], losses["D_A"] = d_n.detach(), d_a.detach()
         # Watched by the tests and the docs: how much G_A2N changes healthy tissue, [0, 1] units.
         outside = 1.0 - mask
         losses["nonlesion_l1"] = ((fake_n.detach().float() - x_a).abs() * outside).sum() / (2 * outside.sum() * self.channels).clamp_min(1)

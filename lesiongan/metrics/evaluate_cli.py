@@ -47,6 +47,7 @@ METRIC_LABELS = {
     "brain_marked": "brain marked, lesion volumes",
     "healthy_marked": "brain marked, healthy volumes",
     "psnr_lesion": "lesion PSNR vs truth (dB)",
+    "psnr_lesion_input": "lesion PSNR vs truth, input (dB)",
     "ssim_lesion": "lesion SSIM vs truth",
     "psnr_truth": "foreground PSNR vs truth (dB)",
 }

@@ -37,7 +37,8 @@ def score_case(
     - `brain_marked` (volumes with a lesion) or `healthy_marked` (without): the share of the
       foreground the mask marks;
     - with `truth` (the phantom's healthy volume): `psnr_lesion`, `ssim_lesion` of output vs
-      truth inside `changed` (the voxels the lesion altered; `true_mask` when None), and
+      truth inside `changed` (the voxels the lesion altered; `true_mask` when None),
+      `psnr_lesion_input` the same for the input (the output should beat it), and
       `psnr_truth` over the whole foreground;
     Healthiness (Xia) needs a second network, f_pre, in its own frame: `metrics.fpre`.
     """
@@ -62,7 +63,10 @@ def score_case(
     x, y = arrays["input"], arrays["output"]
 
     detected = arrays["difference"] > threshold
-    precision, recall, f1 = precision_recall_f1(detected, lesion, within=inside)
+    # A healthy volume has no lesion to find: its detection scores are undefined (nan, left out
+    # of the means) and what counts there is `healthy_marked`, the false positives.
+    precision, recall, f1 = (precision_recall_f1(detected, lesion, within=inside) if lesion.any()
+                             else (math.nan, math.nan, math.nan))
     scores = {
         "psnr_nonlesion": psnr(x, y, inside & ~lesion),
         "identity": masked_ms_ssim(x, y, inside & ~lesion),
@@ -78,6 +82,7 @@ def score_case(
     if truth is not None:
         region = (arrays["changed"] != 0 if changed is not None else lesion) & inside
         scores["psnr_lesion"] = psnr(y, arrays["truth"], region)
+        scores["psnr_lesion_input"] = psnr(x, arrays["truth"], region)  # what the output improves on
         scores["ssim_lesion"] = ssim(y, arrays["truth"], region)
         scores["psnr_truth"] = psnr(y, arrays["truth"], inside)
     return scores

@@ -177,13 +177,15 @@ class ShortcutUNet(ResidualUNet):
     The U-Net's skips carry full-resolution detail to the output, where the ResNet generator
     rebuilds it from a 4x downsampled code; for an output that must equal its input outside
     the lesion, that is most of the job. The head starts at zero, so a new generator is the
-    identity (as `ResnetGenerator(shortcut=True)`).
+    identity (as `ResnetGenerator(shortcut=True)`). `extra_channels` are further inputs (a
+    reconstructor's lesion mask) that are read but not part of the image.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, base: int = 32, depth: int = 4):
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, base: int = 32, depth: int = 4,
+                 extra_channels: int = 0):
         if in_channels != out_channels:
             raise ValueError(f"a shortcut generator needs in_channels == out_channels, not {in_channels} and {out_channels}")
-        super().__init__(in_channels, out_channels, base, depth)
+        super().__init__(in_channels + extra_channels, out_channels, base, depth)
         self.in_channels = in_channels
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
