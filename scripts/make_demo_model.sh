@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Reproduces the two shipped models in lesiongan/resources/models/:
-# - demo_antgan_flair.pt, the demo pseudo-healthy generator (ANT-GAN), and
-# - fpre_flair.pt, f_pre, the segmentor that scores healthiness in `lesiongan evaluate`.
-# Both train on the same brats-size phantom and are scored on held-out phantom cases (another
-# seed); the ship step stores fp16 weights with those scores and records each file's size and
-# SHA-256 in the manifest. CPU: about an hour on 2 cores (phantom 10 min, the two trainings
-# 25-30 min each, run side by side with one thread each; evaluation 5 min).
+# - demo_antgan_flair.pt, the default pseudo-healthy generator, trained on the domain-randomized
+#   phantom (docs/phantom.md), its mask threshold calibrated on healthy validation volumes, and
+#   scored on two held-out splits: in-distribution and the held-out `test` setting;
+# - fpre_flair.pt, f_pre, the segmentor that scores healthiness in `lesiongan evaluate`,
+#   trained on the plain phantom.
+# The ship step stores fp16 weights with the held-out scores and records each file's size and
+# SHA-256 in the manifest. CPU, 2 cores: about two hours (phantoms 25 min, the demo model 60 min
+# at one thread, f_pre 30 min beside it, calibration and evaluation 10 min).
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh            # all steps
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh ship       # only the last step
 set -euo pipefail
@@ -13,19 +15,35 @@ cd "$(dirname "$0")/.."
 WORK=${WORK:-work/demo-model}
 LESIONGAN=${LESIONGAN:-.venv/bin/lesiongan}
 PYTHON=${PYTHON:-.venv/bin/python}
+export OMP_NUM_THREADS=1  # on 2 cores, one thread per run is fastest (docs/speed.md)
 if [ "${1:-all}" != ship ]; then
-  "$LESIONGAN" phantom --out "$WORK/train" --cases 30 --seed 1 --size brats
-  "$LESIONGAN" phantom --out "$WORK/test" --cases 6 --seed 7 --size brats --healthy-fraction 0
-  OMP_NUM_THREADS=1 "$LESIONGAN" train --method segmentation --data "$WORK/train" --out "$WORK/fpre" \
+  # f_pre's data: the plain phantom, as before.
+  "$LESIONGAN" phantom --out "$WORK/plain-train" --cases 30 --seed 1 --size brats
+  "$LESIONGAN" phantom --out "$WORK/plain-test" --cases 6 --seed 7 --size brats --healthy-fraction 0
+  # The demo model's data: randomized training and validation cases, an in-distribution test
+  # split, and a test split in the held-out setting (its own seeds, contrast and lesion model).
+  "$LESIONGAN" phantom --out "$WORK/train" --cases 40 --seed 11 --size brats --randomize train
+  "$LESIONGAN" phantom --out "$WORK/val" --cases 6 --seed 12 --size brats --randomize train --healthy-fraction 0.5
+  "$LESIONGAN" phantom --out "$WORK/test-id" --cases 8 --seed 13 --size brats --randomize train --healthy-fraction 0.25
+  "$LESIONGAN" phantom --out "$WORK/test-ood" --cases 8 --seed 14 --size brats --randomize test --healthy-fraction 0.25
+  "$LESIONGAN" train --method segmentation --data "$WORK/plain-train" --out "$WORK/fpre" \
     --modalities flair --spacing 3 --set unet_base=16 --batch-size 16 \
     --iterations 3000 --checkpoint-every 500 --sample-every 1000 --log-every 100 --seed 0 --no-tensorboard &
-  OMP_NUM_THREADS=1 "$LESIONGAN" train --method antgan --data "$WORK/train" --out "$WORK/run" \
-    --modalities flair --spacing 3 --ngf 16 --set ndf=32 --set cycle_ac=false --set cycle_nc=false --set lambda_am=100 \
-    --iterations 12000 --checkpoint-every 1000 --sample-every 2000 --log-every 100 --seed 0 \
-    --no-tensorboard
+  # The recipe of docs/ablation.md: U-Net generator with the global shortcut, L_AM, the healthy
+  # twin inside the lesion, the identity on healthy slices, and a reconstructor for painting.
+  "$LESIONGAN" train --method antgan --data "$WORK/train" --out "$WORK/run" --modalities flair --spacing 3 \
+    --set generator=unet --ngf 16 --set cycle_ac=false --set cycle_nc=false --set lambda_gan=0 \
+    --set lambda_am=100 --set lambda_twin=10 --set lambda_identity=20 --set lambda_paint=10 \
+    --batch-size 4 --iterations 2600 --checkpoint-every 200 --sample-every 500 --log-every 50 --seed 0 \
+    --no-tensorboard --val-fraction 0.1
   wait
-  "$LESIONGAN" evaluate --model "$WORK/run/model.pt" --data "$WORK/test" --split all --out "$WORK/evaluation" \
-    --segmentor "$WORK/fpre/model.pt"
+  "$LESIONGAN" calibrate --model "$WORK/run/model.pt" --data "$WORK/val" --out "$WORK/run/calibrated.pt"
+  for split in test-id test-ood; do
+    "$LESIONGAN" evaluate --model "$WORK/run/calibrated.pt" --data "$WORK/$split" --split all \
+      --out "$WORK/evaluation-$split" --segmentor none
+  done
+  "$LESIONGAN" evaluate --model "$WORK/run/calibrated.pt" --data "$WORK/plain-test" --split all \
+    --out "$WORK/evaluation-plain" --segmentor "$WORK/fpre/model.pt"
 fi
 "$PYTHON" - "$WORK" <<'PY'
 import json, sys
@@ -37,18 +55,26 @@ from lesiongan.infer.modelfile import load_model, repack_model
 from lesiongan.metrics.fpre import segmentor_scores
 
 work = Path(sys.argv[1])
-summary = json.loads((work / "evaluation" / "evaluation.json").read_text(encoding="utf-8"))["summary"]
-metrics = {name: round(value["mean"], 4) for name, value in summary.items()}
-metrics["evaluated_on"] = "6 held-out brats-size phantom cases (seed 7), lesiongan evaluate with f_pre"
-for shipped in (repack_model(work / "run" / "model.pt", default_model_path(), half=True, metrics=metrics),
-                repack_model(work / "fpre" / "model.pt", models_dir() / "fpre_flair.pt", half=True)):
-    record_shipped(shipped)
-    print(f"{shipped}: {shipped.stat().st_size} bytes")
-print("demo model:", metrics)
-# f_pre's own scores, measured on the shipped fp16 file
-fpre_path = models_dir() / "fpre_flair.pt"
-scores = segmentor_scores(load_model(fpre_path), readers.discover(work / "test"))
-repack_model(fpre_path, fpre_path, half=True, metrics={**scores, "evaluated_on": metrics["evaluated_on"].split(",")[0]})
-record_shipped(fpre_path)
-print("f_pre:", scores)
+
+
+def summary(split: str) -> dict:
+    report = json.loads((work / f"evaluation-{split}" / "evaluation.json").read_text(encoding="utf-8"))["summary"]
+    return {name: round(value["mean"], 4) for name, value in report.items() if value["n"]}
+
+
+metrics = {"in_distribution": summary("test-id"), "held_out_setting": summary("test-ood"),
+           "plain_phantom": summary("plain"),
+           "evaluated_on": "8 + 8 held-out brats-size randomized phantom cases (seeds 13, 14; the second in the "
+                           "held-out 'test' setting) and 6 plain phantom cases (seed 7), lesiongan evaluate"}
+shipped = repack_model(work / "run" / "calibrated.pt", default_model_path(), half=True, metrics=metrics)
+record_shipped(shipped)
+print(f"{shipped}: {shipped.stat().st_size} bytes")
+print("demo model:", json.dumps(metrics, indent=1))
+if (work / "fpre" / "model.pt").is_file():
+    fpre_path = repack_model(work / "fpre" / "model.pt", models_dir() / "fpre_flair.pt", half=True)
+    # f_pre's own scores, measured on the shipped fp16 file
+    scores = segmentor_scores(load_model(fpre_path), readers.discover(work / "plain-test"))
+    repack_model(fpre_path, fpre_path, half=True, metrics={**scores, "evaluated_on": "6 held-out brats-size phantom cases (seed 7)"})
+    record_shipped(fpre_path)
+    print("f_pre:", scores)
 PY
