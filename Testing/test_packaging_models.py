@@ -57,10 +57,12 @@ def _serve(folder: Path, name: str, payload: bytes) -> str:
 def test_shipped_manifest_is_valid_and_matches_every_shipped_file():
     entries = catalog.load_manifest()
     assert any(entry.path == catalog.default_model_path() for entry in entries)
-    for entry in entries:
-        if entry.source == "shipped" and entry.path.exists():
-            assert entry.size == entry.path.stat().st_size, f"{entry.path}: size in the manifest differs"
-            assert entry.sha256 == file_sha256(entry.path), f"{entry.path}: SHA-256 in the manifest differs"
+    shipped = [entry for entry in entries if entry.source == "shipped"]
+    assert shipped, "the manifest lists no shipped model"
+    for entry in shipped:
+        assert entry.path.is_file(), f"{entry.path}: listed in the manifest but not shipped"
+        assert entry.size == entry.path.stat().st_size, f"{entry.path}: size in the manifest differs"
+        assert entry.sha256 == file_sha256(entry.path), f"{entry.path}: SHA-256 in the manifest differs"
 
 
 def test_download_accepts_a_good_file_and_reports_progress(server, tmp_path):
