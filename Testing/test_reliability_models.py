@@ -73,8 +73,9 @@ def test_a_changed_shipped_model_is_refused(tmp_path, monkeypatch):
         load_model(shipped)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"n_blocks": 10**9}, "more than 4096"),
-                                             ({"n_blocks": 2000}, "do not fit"),
+@pytest.mark.parametrize("kwargs, message", [({"n_blocks": 10**9}, "more than 64"),
+                                             ({"ngf": 10**9}, "more than 4096"),
+                                             ({"n_blocks": 60}, "do not fit"),
                                              ({"ngf": float("inf")}, "inf")])
 def test_an_oversized_architecture_is_refused_before_it_is_built(tmp_path, kwargs, message):
     payload = _payload(_resnet_model(tmp_path / "m.pt"))

@@ -99,6 +99,12 @@ def atomic_path(path: str | Path, *, verify: Callable[[Path], None] | None = Non
         temporary.unlink(missing_ok=True)
 
 
+def write_failed(path: str | Path, error: BaseException) -> LesionGANError:
+    """The error for a write that did not complete (a full disk, a file-size limit, ...)."""
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0][:200]
+    return LesionGANError(f"{path}: could not be written, nothing was saved there ({reason}; is the disk full?)")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -73,7 +73,7 @@ def save_model(
     orientation, axis, spacing, size, normalization, threshold). `half=True` stores fp16
     weights (half the size); they are loaded back as fp32.
     """
-    from ..data.volume import atomic_path
+    from ..io import atomic_path, write_failed
     from ..nets.registry import network_spec
 
     path = Path(path)
@@ -108,7 +108,10 @@ def save_model(
         "networks": entries,
     }
     with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+        try:
+            torch.save(payload, temporary)
+        except (OSError, RuntimeError) as error:  # torch reports a short write as a RuntimeError
+            raise write_failed(path, error) from error
     return path
 
 
@@ -187,6 +190,8 @@ class ModelFile:
 # may not make the loader build a network of 10^9 blocks: the networks LesionGAN trains stay
 # far below these.
 MAX_ARCH_INT = 4096
+# Counts of repeated layers, bounded tighter: each is a Python object to build, even on `meta`.
+MAX_REPEATS = {"n_blocks": 64, "n_layers": 16, "depth": 16}
 
 
 def _numbers(value: Any) -> Iterable[Any]:
@@ -207,6 +212,11 @@ def _check_size(path: Path, role: str, entry: dict) -> None:
     from ..limits import check_memory
     from ..nets.registry import build_network
 
+    for key, limit in MAX_REPEATS.items():
+        count = entry["kwargs"].get(key)
+        if isinstance(count, int) and not isinstance(count, bool) and count > limit:
+            raise ModelFileError(path, f"the '{role}' network's architecture asks for {key}={count} (more than "
+                                       f"{limit}): refused, it would not fit in memory")
     for number in _numbers(entry["kwargs"]):
         if isinstance(number, float) and not math.isfinite(number):
             raise ModelFileError(path, f"the '{role}' network's architecture holds {number!r}")

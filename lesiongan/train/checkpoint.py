@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..io import remove_stale_temporaries, temporary_name
+from ..io import remove_stale_temporaries, temporary_name, write_failed
 
 LAST, PREVIOUS = "last.pt", "previous.pt"
 
@@ -56,7 +56,10 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any]) -> Path:
     # crash in between leaves only previous.pt, which load_checkpoint falls back to.
     temporary = temporary_name(last)
     try:
-        torch.save(state, temporary)
+        try:
+            torch.save(state, temporary)
+        except (OSError, RuntimeError) as error:  # torch reports a short write as a RuntimeError
+            raise write_failed(last, error) from error
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         if last.exists():
