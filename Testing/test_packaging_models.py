@@ -178,3 +178,15 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert catalog.cache_dir() == tmp_path / "elsewhere"
     monkeypatch.delenv("LESIONGAN_CACHE")
     assert catalog.cache_dir() == Path.home() / ".cache" / "lesiongan"
+
+
+def test_a_short_download_is_refused_even_when_its_hash_matches(server, tmp_path):
+    """A server that ends early with a hash the manifest also got wrong: the size alone refuses it."""
+    base, folder, _ = server
+    short = b"weights" * 500
+    sha = _serve(folder, "model.pt", short)
+    target = tmp_path / "cache" / "models" / "model.pt"
+    with pytest.raises(ModelFileError, match=f"expected {len(short) + 1} bytes but received {len(short)}"):
+        download(f"{base}/model.pt", target, sha, len(short) + 1)
+    assert list(target.parent.iterdir()) == []
+    assert download(f"{base}/model.pt", target, sha, len(short)) == target  # the exact size is accepted
