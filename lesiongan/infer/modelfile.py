@@ -110,7 +110,7 @@ def save_model(
     with atomic_path(path) as temporary:
         try:
             torch.save(payload, temporary)
-        except (OSError, RuntimeError) as error:  # torch reports a short write as a RuntimeError
+        except RuntimeError as error:  # torch reports a short write (disk full) as a RuntimeError
             raise write_failed(path, error) from error
     return path
 

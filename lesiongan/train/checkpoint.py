@@ -58,7 +58,7 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any]) -> Path:
     try:
         try:
             torch.save(state, temporary)
-        except (OSError, RuntimeError) as error:  # torch reports a short write as a RuntimeError
+        except RuntimeError as error:  # torch reports a short write (disk full) as a RuntimeError
             raise write_failed(last, error) from error
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
