@@ -387,10 +387,14 @@ def framed_plane(volume: Volume, conventions: dict) -> tuple[int, int, int]:
     else:
         through = 2 - array_axis(axis)
     spacing = conventions.get("spacing")
+    # one in-plane spacing for both axes, or (width, height) in the slice's axis order
+    inplane = [] if spacing is None else [float(s) for s in (spacing if isinstance(spacing, (list, tuple))
+                                                              else [spacing, spacing])]
     lengths = []
     for i in range(3):
-        if i != through and spacing is not None:
-            lengths.append(max(1, int(round(sizes[i] * volume.spacing[i] / float(spacing)))))
+        if i != through and inplane:
+            target = inplane[0] if len(inplane) == 1 else inplane[[a for a in range(3) if a != through].index(i)]
+            lengths.append(max(1, int(round(sizes[i] * volume.spacing[i] / target))))
         else:
             lengths.append(int(sizes[i]))
     plane = [lengths[i] for i in range(3) if i != through]

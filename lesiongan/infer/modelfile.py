@@ -335,9 +335,10 @@ def _validate(path: Path, payload: Any) -> None:
 def _check_conventions(path: Path, conventions: dict) -> None:
     """Spacing and size a model asks inputs to be brought to: positive, finite and bounded."""
     spacing = conventions.get("spacing")
-    if spacing is not None and (isinstance(spacing, bool) or not isinstance(spacing, (int, float))
-                                or not math.isfinite(spacing) or spacing <= 0):
-        raise ModelFileError(path, f"its in-plane spacing {spacing!r} is not a positive number of mm")
+    spacings = [spacing] if isinstance(spacing, (int, float)) else spacing
+    if spacing is not None and (not isinstance(spacings, list) or len(spacings) not in (1, 2) or not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s > 0 for s in spacings)):
+        raise ModelFileError(path, f"its in-plane spacing {spacing!r} is not one or two positive numbers of mm")
     size = conventions.get("size")
     if size is not None:
         sizes = [size] if isinstance(size, (int, float)) else size
