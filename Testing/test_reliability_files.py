@@ -281,3 +281,17 @@ def test_a_gzip_written_whole_passes_its_own_check(tmp_path):
     _cut(path, 0.6)
     with pytest.raises(VolumeError, match="cut short"):
         check_volume_file(path)
+
+
+def test_a_header_with_a_singular_direction_names_the_file(tmp_path):
+    path = write_volume(_volume(), tmp_path / "flat.nrrd")
+    text = path.read_bytes()
+    start = text.index(b"space directions:")
+    end = text.index(b"\n", start)
+    path.write_bytes(text[:start] + b"space directions: (1,0,0) (1,0,0) (0,0,2)" + text[end:])
+    try:
+        read_volume(path)
+    except VolumeError as error:
+        assert "flat.nrrd" in str(error)
+    else:
+        raise AssertionError("a singular direction was read")

@@ -380,7 +380,10 @@ def read_volume(path: str | Path, channel: int | None = None, allow_empty: bool 
         raise VolumeError(path, "volume holds NaN or infinite values")
     if not allow_empty and not array.any():
         raise VolumeError(path, "volume is empty (every voxel is zero)")
-    return Volume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+    try:
+        return Volume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+    except VolumeError as error:  # a header with a singular direction, say: name the file
+        raise VolumeError(path, error.problem) from None
 
 
 def write_volume(volume: Volume, path: str | Path, dtype: np.dtype | type | str | None = None,
