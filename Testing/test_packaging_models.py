@@ -57,10 +57,12 @@ def _serve(folder: Path, name: str, payload: bytes) -> str:
 def test_shipped_manifest_is_valid_and_matches_every_shipped_file():
     entries = catalog.load_manifest()
     assert any(entry.path == catalog.default_model_path() for entry in entries)
-    for entry in entries:
-        if entry.source == "shipped" and entry.path.exists():
-            assert entry.size == entry.path.stat().st_size, f"{entry.path}: size in the manifest differs"
-            assert entry.sha256 == file_sha256(entry.path), f"{entry.path}: SHA-256 in the manifest differs"
+    shipped = [entry for entry in entries if entry.source == "shipped"]
+    assert shipped, "the manifest lists no shipped model"
+    for entry in shipped:
+        assert entry.path.is_file(), f"{entry.path}: listed in the manifest but not shipped"
+        assert entry.size == entry.path.stat().st_size, f"{entry.path}: size in the manifest differs"
+        assert entry.sha256 == file_sha256(entry.path), f"{entry.path}: SHA-256 in the manifest differs"
 
 
 def test_download_accepts_a_good_file_and_reports_progress(server, tmp_path):
@@ -176,3 +178,15 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert catalog.cache_dir() == tmp_path / "elsewhere"
     monkeypatch.delenv("LESIONGAN_CACHE")
     assert catalog.cache_dir() == Path.home() / ".cache" / "lesiongan"
+
+
+def test_a_short_download_is_refused_even_when_its_hash_matches(server, tmp_path):
+    """A server that ends early with a hash the manifest also got wrong: the size alone refuses it."""
+    base, folder, _ = server
+    short = b"weights" * 500
+    sha = _serve(folder, "model.pt", short)
+    target = tmp_path / "cache" / "models" / "model.pt"
+    with pytest.raises(ModelFileError, match=f"expected {len(short) + 1} bytes but received {len(short)}"):
+        download(f"{base}/model.pt", target, sha, len(short) + 1)
+    assert list(target.parent.iterdir()) == []
+    assert download(f"{base}/model.pt", target, sha, len(short)) == target  # the exact size is accepted

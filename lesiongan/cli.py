@@ -55,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lesiongan {name}: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # an unwritable or vanished path the command did not check itself
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"lesiongan {name}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"lesiongan {name}: error: out of memory; try smaller inputs or batches", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

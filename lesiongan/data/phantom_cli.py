@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import seed_arg
 from ..errors import InputError
-from .phantom import SIZES, PhantomCase, write_cases
+from ..io import atomic_path, check_outputs, check_writable_folder
+from .phantom import SIZES, PhantomCase, case_plan, write_cases
 from .randomization import SETTINGS
-from .volume import atomic_path
 
 MONTAGE_CASES = 4
 MONTAGE_TITLES = ("FLAIR", "FLAIR healthy", "labels", "changed")
@@ -22,7 +23,7 @@ _LABEL_COLOURS = {1: (230, 40, 40), 2: (40, 200, 60), 4: (250, 220, 30)}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="folder to write the cases into (BraTS layout)")
     parser.add_argument("--cases", type=int, default=10, help="number of cases (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same files")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="random seed; the same seed writes the same files")
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny",
                         help="tiny = 64x64x32 (fast), brats = 240x240x155 at 1 mm (default tiny)")
     parser.add_argument("--healthy-fraction", type=float, default=0.2,
@@ -33,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "many small foci) no 'train' case has. Default: the plain phantom")
     parser.add_argument("--montage", type=Path, default=None,
                         help=f"PNG of the first {MONTAGE_CASES} cases: {', '.join(MONTAGE_TITLES)}")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a folder that holds files already, replacing phantom cases of the same names")
 
 
 def montage_row(case: PhantomCase) -> list[np.ndarray]:
@@ -78,11 +81,34 @@ def write_montage(rows: list[list[np.ndarray]], path: Path, names: list[str] | N
     return path
 
 
+def check_phantom_folder(out: Path, plan: list[tuple[str, bool]], overwrite: bool) -> None:
+    """New cases go into a new or empty folder; with `overwrite` they may replace the phantom
+    cases of the same names, but never a file or folder that is not one of them."""
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file, not a folder")
+    existing = [entry for entry in out.iterdir() if not entry.name.startswith(".")] if out.is_dir() else []
+    if not existing:
+        return
+    if not overwrite:
+        raise InputError(out, f"holds {len(existing)} file(s) or folder(s) already; new cases would mix with them. "
+                              "Choose a new or empty folder, or pass --overwrite to replace phantom cases of the "
+                              "same names")
+    for name, _ in plan:
+        folder = out / name
+        if folder.exists() and not (folder.is_dir() and (folder / f"{name}_changed.nii.gz").exists()):
+            raise InputError(folder, "is not a phantom case written by lesiongan phantom; it is left alone "
+                                     "(choose another folder)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.cases < 1:
         raise InputError("--cases", f"need at least 1 case, got {args.cases}")
     if args.montage is not None and args.montage.suffix.lower() != ".png":
         raise InputError(args.montage, "the montage is written as PNG: give a .png path")
+    check_phantom_folder(args.out, case_plan(args.cases, args.seed, args.healthy_fraction), args.overwrite)
+    if args.montage is not None:
+        check_outputs([args.montage], [], overwrite=args.overwrite)
+    check_writable_folder(args.out)
     rows: list[list[np.ndarray]] = []
     names: list[str] = []
     started = time.perf_counter()

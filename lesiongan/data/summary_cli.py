@@ -1,5 +1,6 @@
 """`lesiongan summary DIR`: what the readers find in a data folder, and how many slices are
-healthy or abnormal. Only the masks are read (no image), so it is quick on a whole data set."""
+healthy or abnormal. Only the masks are read as volumes; each image file is only checked to be
+whole (its data stream against its header), so it is quick on a whole data set."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .orientation import reorient
 from .readers import LAYOUTS, Subject, discover, lesion_mask
 from .slicing import AXES, to_slices
 from .slices import slice_label
-from .volume import read_volume
+from .volume import check_volume_file, read_volume
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def count_slices(subject: Subject, axis: str) -> tuple[int, int]:
     """(healthy, abnormal) slices by the subject's mask; every slice is healthy without one."""
+    for path in subject.images.values():
+        check_volume_file(path)  # a truncated image would be counted as if it were whole
     if subject.mask is None:
         modality = next(iter(subject.images))
         image = read_volume(subject.images[modality], channel=subject.channels.get(modality))

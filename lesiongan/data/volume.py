@@ -6,25 +6,27 @@ rescale slope/intercept as SimpleITK applies them) are converted to float32 once
 
 from __future__ import annotations
 
-import contextlib
-import json
+import gzip
 import math
 import os
+import struct
 import tempfile
-from collections.abc import Iterator
+import zlib
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import VolumeError
+# atomic_path, json_safe and write_json live in lesiongan.io; imported here for older callers.
+from ..io import atomic_path, json_safe, write_json  # noqa: F401
 
 # Slicer works in RAS, ITK in LPS: the two differ by the sign of x and y.
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+_REAL_KINDS = "biuf"  # numpy kinds a volume may hold: bool, signed, unsigned, float
 
 
 @dataclass
@@ -38,15 +40,28 @@ class Volume:
     direction: tuple[float, ...]
 
     def __post_init__(self) -> None:
+        if not isinstance(self.array, np.ndarray):
+            raise VolumeError("volume array", f"must be a numpy array, got {type(self.array).__name__}")
+        if self.array.dtype.kind not in _REAL_KINDS:
+            raise VolumeError("volume array", f"voxels of type {self.array.dtype} are not real numbers "
+                                              "(use an integer, float or bool array)")
         if self.array.ndim != 3:
-            raise VolumeError("array", f"a volume array must be 3D (z, y, x), got shape {self.array.shape}")
-        self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
-        self.origin = tuple(float(o) for o in self.origin)  # type: ignore[assignment]
-        self.direction = tuple(float(d) for d in self.direction)
+            raise VolumeError("volume array", f"a volume array must be 3D (z, y, x), got shape {self.array.shape}")
+        try:
+            self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
+            self.origin = tuple(float(o) for o in self.origin)  # type: ignore[assignment]
+            self.direction = tuple(float(d) for d in self.direction)
+        except (TypeError, ValueError) as error:
+            raise VolumeError("volume geometry", f"spacing, origin and direction must be numbers ({error})") from None
         if len(self.spacing) != 3 or len(self.origin) != 3 or len(self.direction) != 9:
-            raise VolumeError("geometry", "spacing and origin need 3 numbers and direction 9")
+            raise VolumeError("volume geometry", "spacing and origin need 3 numbers and direction 9")
+        if not all(math.isfinite(v) for v in (*self.spacing, *self.origin, *self.direction)):
+            raise VolumeError("volume geometry", "spacing, origin and direction must be finite numbers")
         if min(self.spacing) <= 0:
-            raise VolumeError("geometry", f"spacing must be positive, got {self.spacing}")
+            raise VolumeError("volume geometry", f"spacing must be positive, got {self.spacing}")
+        if abs(np.linalg.det(np.reshape(self.direction, (3, 3)))) < 1e-6:
+            raise VolumeError("volume geometry", f"the direction matrix {self.direction} is singular "
+                                                 "(its axes do not span 3D space)")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -100,6 +115,207 @@ class Volume:
         return matrix
 
 
+# --- whole files only --------------------------------------------------------------------------
+# SimpleITK reads a truncated NIfTI or NRRD without an error and fills the missing part with
+# zeros, and writes a cut-short file (disk full) with only a message on the console. So every
+# file is checked here before it is read and after it is written: the data size its header
+# promises against the bytes there are, and for gzip the stream's own end marker and CRC.
+_NIFTI1 = 348
+_NIFTI2 = 540
+_READ_CHUNK = 1 << 20
+
+
+def _nifti_data_end(header: bytes, path: Path) -> int:
+    """Byte offset where a NIfTI-1/-2 file's voxel data end, from its header."""
+    if len(header) < 4:
+        raise VolumeError(path, "is empty or cut short before its NIfTI header ends")
+    for order in "<>":
+        size = struct.unpack(f"{order}i", header[:4])[0]
+        if size in (_NIFTI1, _NIFTI2):
+            break
+    else:
+        raise VolumeError(path, "unreadable as NIfTI (its header size field is neither 348 nor 540)")
+    if len(header) < size:
+        raise VolumeError(path, f"is cut short inside its NIfTI header ({len(header)} of {size} bytes)")
+    if size == _NIFTI1:
+        dims = struct.unpack(f"{order}8h", header[40:56])
+        bitpix = struct.unpack(f"{order}h", header[72:74])[0]
+        offset = struct.unpack(f"{order}f", header[108:112])[0]
+        single_file = header[344:347] == b"n+1"
+    else:
+        bitpix = struct.unpack(f"{order}h", header[14:16])[0]
+        dims = struct.unpack(f"{order}8q", header[16:80])
+        offset = struct.unpack(f"{order}q", header[168:176])[0]
+        single_file = header[4:7] == b"n+2"
+    rank = dims[0]
+    if not 1 <= rank <= 7 or any(d < 1 for d in dims[1:rank + 1]) or bitpix <= 0:
+        raise VolumeError(path, f"unreadable: invalid NIfTI header (dimensions {dims[:rank + 1] if 0 <= rank <= 7 else dims}, "
+                                f"{bitpix} bits per voxel)")
+    if not single_file:
+        return 0  # a .hdr/.img pair: the data are in the other file
+    voxels = 1
+    for d in dims[1:rank + 1]:
+        voxels *= int(d)
+    return int(max(offset, size)) + -(-voxels * bitpix // 8)
+
+
+# NIfTI datatype codes of floating-point voxels; ITK's reader turns their NaN and Inf into 0
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
+
+
+def _nifti_float_type(header: bytes) -> tuple[str, int] | None:
+    """(numpy dtype, data offset) of a single-file NIfTI with float voxels, else None."""
+    order = "<" if struct.unpack("<i", header[:4])[0] in (_NIFTI1, _NIFTI2) else ">"
+    size = struct.unpack(f"{order}i", header[:4])[0]
+    if size == _NIFTI1:
+        code, offset = struct.unpack(f"{order}h", header[70:72])[0], struct.unpack(f"{order}f", header[108:112])[0]
+    else:
+        code, offset = struct.unpack(f"{order}h", header[12:14])[0], struct.unpack(f"{order}q", header[168:176])[0]
+    kind = _NIFTI_FLOATS.get(code)
+    return None if kind is None else (order + kind, int(max(offset, size)))
+
+
+def _scan_nifti(path: Path, compressed: bool) -> None:
+    """Read a NIfTI file once, start to end: it must hold every byte its header promises (and
+    for .nii.gz pass gzip's end-of-stream and CRC checks), and float voxels must be finite."""
+    opener = gzip.open if compressed else open
+    head, total, end, floats, carry = b"", 0, None, None, b""
+    try:
+        with opener(path, "rb") as stream:
+            while chunk := stream.read(_READ_CHUNK):
+                if end is None:
+                    head += chunk[:_NIFTI2 - len(head)]
+                    if len(head) >= _NIFTI2 or len(chunk) < _READ_CHUNK:
+                        end = _nifti_data_end(head, path)
+                        floats = _nifti_float_type(head) if end else None
+                if floats is not None:
+                    dtype, offset = np.dtype(floats[0]), floats[1]
+                    start = max(0, offset - total)
+                    stop = max(0, min(len(chunk), end - total))
+                    data = carry + chunk[start:stop]
+                    usable = len(data) - len(data) % dtype.itemsize
+                    carry = data[usable:]
+                    if usable and not np.isfinite(np.frombuffer(data[:usable], dtype=dtype)).all():
+                        raise VolumeError(path, "holds NaN or infinite voxel values")
+                total += len(chunk)
+    except EOFError as error:
+        raise VolumeError(path, "is cut short: the gzip data end early (an interrupted copy or a full disk?)") from error
+    except (gzip.BadGzipFile, zlib.error) as error:
+        raise VolumeError(path, f"unreadable: its gzip data are damaged ({error})") from error
+    if end is None:
+        end = _nifti_data_end(head, path)
+    if total < end:
+        raise VolumeError(path, f"is cut short: its header promises {end} bytes, the file holds {total} "
+                                "(an interrupted copy or a full disk?)")
+
+
+def _meta_header(path: Path) -> tuple[dict[str, str], int]:
+    """The fields of a NRRD or MetaImage header and its length in bytes (where data begin)."""
+    with open(path, "rb") as handle:
+        raw = handle.read(64 * 1024)
+    fields: dict[str, str] = {}
+    position = 0
+    nrrd = raw.startswith(b"NRRD")
+    while position < len(raw):
+        end = raw.find(b"\n", position)
+        if end < 0:
+            break
+        line = raw[position:end].decode("latin-1").strip()
+        position = end + 1
+        if nrrd and not line:
+            return fields, position  # a blank line ends a NRRD header
+        separator = ":" if nrrd else "="
+        key, found, value = line.partition(separator)
+        if found:
+            fields[key.strip().lower().lstrip("=")] = value.lstrip("=").strip()
+        if not nrrd and key.strip().lower() == "elementdatafile":
+            return fields, position  # ElementDataFile is a MetaImage header's last field
+    return fields, len(raw) if not nrrd else -1
+
+
+def _expected_bytes(path: Path) -> int:
+    """Bytes of voxel data that a NRRD/MetaImage header promises (SimpleITK reads only the header)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise VolumeError(path, f"unreadable as a volume ({str(error).strip().splitlines()[-1]})") from error
+    voxels = 1
+    for length in reader.GetSize():
+        voxels *= int(length)
+    component_bytes = sitk.GetArrayViewFromImage(sitk.Image([1] * reader.GetDimension(), reader.GetPixelID(),
+                                                             reader.GetNumberOfComponents())).itemsize
+    return voxels * reader.GetNumberOfComponents() * component_bytes
+
+
+def _stream_length(path: Path, offset: int, compressed: str | None) -> int:
+    """Bytes of data from `offset` on; `compressed` 'gzip' or 'zlib' counts them decompressed,
+    failing on a stream that ends early or fails its checksum."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        if compressed is None:
+            return os.fstat(handle.fileno()).st_size - offset
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS if compressed == "gzip" else zlib.MAX_WBITS)
+        total = 0
+        try:
+            while chunk := handle.read(_READ_CHUNK):
+                total += len(decompressor.decompress(chunk))
+            total += len(decompressor.flush())
+        except zlib.error as error:
+            raise VolumeError(path, f"unreadable: its compressed data are damaged ({error})") from error
+        if not decompressor.eof:
+            raise VolumeError(path, "is cut short: the compressed data end early (an interrupted copy or a full disk?)")
+        return total
+
+
+def check_volume_file(path: str | Path) -> None:
+    """Raise VolumeError unless the file at `path` holds all the voxel data its header promises.
+
+    NIfTI (.nii, .nii.gz), NRRD with its data inside (raw or gzip) and MetaImage (.mha, .mhd
+    with its .raw) are checked; other encodings are left to SimpleITK.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_dir():
+        return  # a DICOM series: each file is checked by GDCM
+    size = path.stat().st_size
+    if size == 0:
+        raise VolumeError(path, "is an empty file (0 bytes)")
+    if name.endswith((".nii", ".nii.gz")):
+        _scan_nifti(path, compressed=name.endswith(".gz"))
+        return
+    if name.endswith(".gz"):
+        _stream_length(path, 0, "gzip")
+        return
+    if name.endswith((".nrrd", ".mha", ".mhd")):
+        fields, offset = _meta_header(path)
+        if offset < 0:
+            raise VolumeError(path, "is cut short inside its header")
+        detached = fields.get("data file") or fields.get("datafile")
+        element_file = fields.get("elementdatafile", "LOCAL")
+        if detached or (element_file.upper() != "LOCAL" and not name.endswith(".mhd")):
+            return
+        encoding = fields.get("encoding", "raw").lower()
+        compressed = {"gzip": "gzip", "gz": "gzip"}.get(encoding) if name.endswith(".nrrd") else (
+            "zlib" if fields.get("compresseddata", "false").lower() == "true" else None)
+        if name.endswith(".nrrd") and encoding not in ("raw", "gzip", "gz"):
+            return
+        data_path = path
+        if name.endswith(".mhd"):
+            if " " in element_file.strip() or element_file.upper() in ("LIST", "LOCAL"):
+                return
+            data_path, offset = path.parent / element_file, 0
+            if not data_path.is_file():
+                raise VolumeError(path, f"its data file {element_file} is missing")
+        expected = _expected_bytes(path)
+        have = _stream_length(data_path, offset, compressed)
+        if have < expected:
+            raise VolumeError(path, f"is cut short: its header promises {expected} bytes of voxel data, "
+                                    f"the file holds {have} (an interrupted copy or a full disk?)")
+        return
+
+
 def _read_image(path: Path) -> sitk.Image:
     if path.is_dir():
         reader = sitk.ImageSeriesReader()
@@ -147,9 +363,15 @@ def read_volume(path: str | Path, channel: int | None = None, allow_empty: bool 
     if not path.exists():
         raise VolumeError(path, "no such file or folder")
     try:
+        check_volume_file(path)
+        _check_memory_for(path)
         image = _read_image(path)
     except RuntimeError as error:
         raise VolumeError(path, f"unreadable as a volume ({str(error).strip().splitlines()[-1]})") from error
+    except PermissionError as error:
+        raise VolumeError(path, "cannot be read (permission denied)") from error
+    except OSError as error:
+        raise VolumeError(path, f"cannot be read ({error.strerror or error})") from error
     image = _select_channel(image, channel, path)
     array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
     if array.size == 0:
@@ -158,64 +380,19 @@ def read_volume(path: str | Path, channel: int | None = None, allow_empty: bool 
         raise VolumeError(path, "volume holds NaN or infinite values")
     if not allow_empty and not array.any():
         raise VolumeError(path, "volume is empty (every voxel is zero)")
-    return Volume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
-
-
-def _temporary_sibling(path: Path) -> Path:
-    """A fresh name in the same folder that keeps the suffixes, so writers pick the format."""
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(handle)
-    return Path(name)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on error it goes.
-
-    Readers of `path` see the old file or the whole new one, never a partial write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary_sibling(path)
     try:
-        yield temporary
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(temporary, 0o666 & ~_current_umask())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+        return Volume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+    except VolumeError as error:  # a header with a singular direction, say: name the file
+        raise VolumeError(path, error.problem) from None
 
 
-def json_safe(value: Any) -> Any:
-    """`value` with inf and nan as the strings 'inf', '-inf', 'nan' (JSON has neither)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write `data` as indented UTF-8 JSON, whole or not at all; inf and nan become strings."""
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(json_safe(data), indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def write_volume(volume: Volume, path: str | Path, dtype: np.dtype | type | str | None = None) -> Path:
-    """Write `volume` (any format SimpleITK knows by the suffix) with its exact geometry.
+def write_volume(volume: Volume, path: str | Path, dtype: np.dtype | type | str | None = None,
+                 overwrite: bool = True) -> Path:
+    """Write `volume` (any format SimpleITK knows by the suffix) with its exact geometry, whole
+    or not at all: the file is checked against its header before it takes its final name.
 
     `dtype` casts the stored values (e.g. np.uint8 for masks); integer types are rounded.
+    `overwrite=False` refuses to replace an existing file.
     """
     path = Path(path)
     array = volume.array
@@ -229,10 +406,39 @@ def write_volume(volume: Volume, path: str | Path, dtype: np.dtype | type | str 
         array = array.astype(np.float32)
     image = volume.with_array(array).to_sitk()
     if path.suffix.lower() == ".mhd":
+        if not overwrite and path.exists():
+            raise VolumeError(path, "exists already; pass --overwrite to replace it")
         return _write_mhd(image, path)
-    with atomic_path(path) as temporary:
-        sitk.WriteImage(image, str(temporary), useCompression=path.name.endswith(".gz"))
+    with atomic_path(path, verify=lambda written: _verify_written(written, path), overwrite=overwrite) as temporary:
+        try:
+            sitk.WriteImage(image, str(temporary), useCompression=path.name.endswith(".gz"))
+        except RuntimeError as error:
+            raise VolumeError(path, f"could not be written ({str(error).strip().splitlines()[-1]})") from error
     return path
+
+
+def _verify_written(temporary: Path, path: Path) -> None:
+    """A volume just written must be whole: ITK reports a full disk only on the console."""
+    try:
+        check_volume_file(temporary)
+    except VolumeError as error:
+        raise VolumeError(path, f"was not written whole, nothing was saved: {error.problem}") from None
+
+
+def _check_memory_for(path: Path) -> None:
+    """Refuse a file whose header promises more voxels than this machine can hold as float32."""
+    if path.is_dir() or not path.name.lower().endswith(VOLUME_SUFFIXES):
+        return
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    voxels = 1
+    for length in reader.GetSize():
+        voxels *= int(length)
+    from ..limits import check_memory
+
+    # the stored array, its float32 copy and one working copy
+    check_memory(voxels * reader.GetNumberOfComponents() * 4 * 3, f"reading {path}")
 
 
 def _write_mhd(image: sitk.Image, path: Path) -> Path:
@@ -242,6 +448,7 @@ def _write_mhd(image: sitk.Image, path: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as folder:
         staged = Path(folder) / path.name
         sitk.WriteImage(image, str(staged))
+        _verify_written(staged, path)
         for data_file in sorted(Path(folder).iterdir()):
             if data_file != staged:
                 os.replace(data_file, path.parent / data_file.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def _manifest_entry(raw: object, index: int, source: Path) -> ModelEntry:
     for key in ("name", "description", "modality", "method"):
         if not isinstance(raw[key], str) or not raw[key]:
             raise ModelFileError(where, f"'{key}' must be a non-empty string")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", raw["name"]) or ".." in raw["name"]:
+        # the name becomes the cached file's name: '../../x' would write outside the cache
+        raise ModelFileError(where, f"'name' {raw['name']!r} must be a plain file name (letters, digits, . _ -)")
     url, file, size, sha256 = raw["url"], raw["file"], raw["size"], raw["sha256"]
     if (url is None) == (file is None):
         raise ModelFileError(where, "give either 'url' (a download) or 'file' (shipped), not both or neither")

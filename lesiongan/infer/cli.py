@@ -6,18 +6,23 @@
 
 Each case gives `<name>_healthy.nii.gz` (one per modality), `<name>_diff.nii.gz` and
 `<name>_mask.nii.gz` on the input's grid. Under torchrun the cohort is split over the ranks.
+Nothing runs until every input has been checked and every output path is known to be free
+(an existing result is replaced only with --overwrite; an input or a phantom's ground truth
+never).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
 from pathlib import Path
 
-from ..data.volume import VOLUME_SUFFIXES, read_volume, write_volume
-from ..errors import InputError, LayoutError
+from ..data.volume import VOLUME_SUFFIXES, check_volume_file, read_volume, write_volume
+from ..errors import InputError, LayoutError, LesionGANError, VolumeError
+from ..io import check_outputs, check_writable_folder, remove_stale_temporaries
 from .calibrate import threshold_argument
 from .catalog import default_model_path
 
@@ -25,6 +30,9 @@ from .catalog import default_model_path
 _BRATS_2023 = {"flair": "t2f", "t1": "t1n", "t1ce": "t1c", "t2": "t2w"}
 # Files a cohort folder holds beside the images: labels and earlier results.
 _NOT_INPUTS = ("seg", "healthy", "diff", "mask", "changed", "label")
+# Roles whose network turns an image into an image of the same sequences; a segmentor's or
+# classifier's output is no pseudo-healthy volume.
+IMAGE_ROLES = ("a2n", "n2a")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "calibrated on healthy volumes; the default) or 'antgan' (ANT-GAN's 0.1)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--batch", type=int, default=None, help="slices per forward pass (default: from memory)")
-    parser.add_argument("--role", default="a2n", help="network of the model file to run (default a2n)")
+    parser.add_argument("--role", default="a2n", choices=IMAGE_ROLES,
+                        help="network of the model file to run: a2n (pseudo-healthy, default) or n2a")
     parser.add_argument("--min-size", type=int, default=None,
                         help="drop mask components under N voxels (default: the model's, else 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace result files that exist already")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="report cases whose files cannot be read and go on with the others (exit code 1)")
 
 
 def volume_name(path: Path) -> str:
@@ -125,10 +137,40 @@ def rank_share(items: list, environ: dict | None = None) -> list:
     return items[rank::world] if world > 1 else list(items)
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Option values, checked before the model loads."""
+    if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold >= 0):
+        raise InputError("--threshold", f"must be a number >= 0 in normalized units, got {args.threshold}")
+    if args.min_size is not None and args.min_size < 0:
+        raise InputError("--min-size", f"must be >= 0 voxels, got {args.min_size}")
+    if args.batch is not None and args.batch < 1:
+        raise InputError("--batch", f"must be >= 1 slice, got {args.batch}")
+
+
+def output_paths(case: list[Path], output_dir: Path) -> dict[str, Path]:
+    """Where a case's results go: one healthy volume per modality, then its diff and mask."""
+    name = volume_name(case[0])
+    outputs = {f"healthy {index}": output_dir / f"{volume_name(path)}_healthy.nii.gz" for index, path in enumerate(case)}
+    outputs["diff"] = output_dir / f"{name}_diff.nii.gz"
+    outputs["mask"] = output_dir / f"{name}_mask.nii.gz"
+    return outputs
+
+
+def _readable_case(case: list[Path]) -> str | None:
+    """Why a case's files cannot be read (header and data size checked, no voxels loaded), or None."""
+    for path in case:
+        try:
+            check_volume_file(path)
+        except (VolumeError, OSError) as error:
+            return str(error)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from .engine import resolve_device, run_model
     from .modelfile import load_model
 
+    _check_options(args)
     model_path = args.model or default_model_path()
     device = resolve_device(args.device)
     model = load_model(model_path, device=str(device), roles=[args.role])
@@ -143,16 +185,43 @@ def run(args: argparse.Namespace) -> int:
         raise LayoutError(args.input_dir or "--input", f"several inputs are named {', '.join(duplicates)}; "
                                                        "their outputs would overwrite each other")
     mine = rank_share(cases)
+    # Every output of every case is checked against every input before anything runs: an output
+    # may not replace an input (not even one of a later case), a phantom's truth or an old result.
+    check_outputs([path for case in mine for path in output_paths(case, args.output_dir).values()],
+                  [path for case in cases for path in case], overwrite=args.overwrite)
+    check_writable_folder(args.output_dir)
+    remove_stale_temporaries(args.output_dir)
+    bad = {index: problem for index, case in enumerate(mine) if (problem := _readable_case(case))}
+    if bad and not args.skip_bad:
+        listed = "; ".join(bad.values())
+        raise InputError("--input" if args.input else args.input_dir,
+                         f"{len(bad)} of {len(mine)} case(s) cannot be read, nothing was run: {listed} "
+                         "(--skip-bad runs the others)")
     rank = os.environ.get("RANK", "0")
+    failed: list[str] = []
     for number, case in enumerate(mine, start=1):
-        volumes = [read_volume(path) for path in case]
+        name = volume_name(case[0])
+        try:
+            if number - 1 in bad:
+                raise InputError(name, bad[number - 1])
+            volumes = [read_volume(path) for path in case]
+        except LesionGANError as error:
+            if not args.skip_bad:
+                raise
+            failed.append(name)
+            print(f"[rank {rank}] {number}/{len(mine)} {name}: skipped: {error}", file=sys.stderr, flush=True)
+            continue
         result = run_model(volumes, model, role=args.role, threshold=args.threshold, device=device,
                            batch_size=args.batch, min_component_size=args.min_size)
-        for path, output in zip(case, result.outputs):
-            write_volume(output, args.output_dir / f"{volume_name(path)}_healthy.nii.gz")
-        name = volume_name(case[0])
-        write_volume(result.difference, args.output_dir / f"{name}_diff.nii.gz")
-        write_volume(result.mask, args.output_dir / f"{name}_mask.nii.gz", dtype="uint8")
+        targets = output_paths(case, args.output_dir)
+        for index, output in enumerate(result.outputs):
+            write_volume(output, targets[f"healthy {index}"], overwrite=args.overwrite)
+        write_volume(result.difference, targets["diff"], overwrite=args.overwrite)
+        write_volume(result.mask, targets["mask"], dtype="uint8", overwrite=args.overwrite)
         print(f"[rank {rank}] {number}/{len(mine)} {name}: {result.slices_run} slices on {result.device} "
               f"in {result.seconds:.1f} s, mask {int(result.mask.array.sum())} voxels", file=sys.stdout, flush=True)
+    if failed:
+        print(f"[rank {rank}] {len(failed)} of {len(mine)} case(s) skipped: {', '.join(failed)}",
+              file=sys.stderr, flush=True)
+        return 1
     return 0

@@ -17,17 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from ..data.volume import atomic_path, write_volume
+from ..checks import seed_arg
 from ..errors import ModelFileError
+from ..io import check_outputs, check_writable_folder
 from .catalog import default_model_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default demo-output)")
-    parser.add_argument("--seed", type=int, default=0, help="phantom case seed (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="phantom case seed (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped demo model)")
     parser.add_argument("--size", choices=("brats", "tiny"), default="brats",
                         help="phantom grid: brats (240 x 240 x 155, default) or tiny (for quick checks)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo run")
 
 
 def save_overview(path: Path, image: np.ndarray, healthy: np.ndarray, difference: np.ndarray, mask: np.ndarray,
@@ -81,16 +84,19 @@ def run(args: argparse.Namespace) -> int:
         raise ModelFileError(model_path, f"takes {', '.join(unknown)}, which the phantom does not make "
                                          f"(it makes {', '.join(MODALITIES)})")
     name = f"phantom{args.seed:03d}"
+    out: Path = args.out
+    first = model.modalities[0]
+    outputs = {kind: out / f"{name}_{kind}.nii.gz" for kind in (first, "healthy", "diff", "mask")}
+    check_outputs([*outputs.values(), out / f"{name}_overview.png"], [model_path], overwrite=args.overwrite)
+    check_writable_folder(out)
     case = make_case(args.seed, size=args.size, lesion=True, name=name)
     volumes = [case.volume(case.images[m].astype(np.float32)) for m in model.modalities]
     result = run_model(volumes, model, device=args.device)
 
-    out: Path = args.out
-    first = model.modalities[0]
-    write_volume(volumes[0], out / f"{name}_{first}.nii.gz")
-    write_volume(result.output, out / f"{name}_healthy.nii.gz")
-    write_volume(result.difference, out / f"{name}_diff.nii.gz")
-    write_volume(result.mask, out / f"{name}_mask.nii.gz", dtype="uint8")
+    write_volume(volumes[0], outputs[first])
+    write_volume(result.output, outputs["healthy"])
+    write_volume(result.difference, outputs["diff"])
+    write_volume(result.mask, outputs["mask"], dtype="uint8")
 
     # The lesion labels are the truth for detection and for what counts as non-lesion (ANT-GAN's
     # protocol); the changed region (lesion plus mass effect) is where the output is compared

@@ -26,7 +26,8 @@ from ..data.orientation import orientation_of, reorient
 from ..data.resample import resample, resample_inplane
 from ..data.slicing import array_axis, from_slices, to_slices
 from ..data.volume import Volume
-from ..errors import Cancelled, InputError, LesionGANError, VolumeError
+from ..errors import Cancelled, InputError, LesionGANError, ModelFileError, VolumeError
+from ..limits import cap_threads, check_memory
 from ..nets import to_net
 from .modelfile import ModelFile
 
@@ -230,9 +231,20 @@ def _forward_slices(net: torch.nn.Module, stack: np.ndarray, extra: np.ndarray |
 
 
 def _as_list(volumes: Volume | Sequence[Volume]) -> list[Volume]:
+    if isinstance(volumes, (str, bytes, os.PathLike, np.ndarray, torch.Tensor)) or not isinstance(
+            volumes, (Volume, Sequence)):
+        raise VolumeError("volumes", f"must be a Volume or a list of Volumes, got {type(volumes).__name__} "
+                                     "(read a file with read_volume, wrap an array with Volume(array, spacing, "
+                                     "origin, direction))")
     listed = [volumes] if isinstance(volumes, Volume) else list(volumes)
     if not listed:
         raise VolumeError("volumes", "no input volume given")
+    for index, volume in enumerate(listed):
+        if not isinstance(volume, Volume):
+            raise VolumeError(f"volume {index}", f"is a {type(volume).__name__}, not a Volume")
+    # bool and float16 voxels are read as float32: resampling and normalization need it
+    listed = [volume.with_array(volume.array.astype(np.float32)) if volume.array.dtype.kind == "b"
+              or volume.array.dtype == np.float16 else volume for volume in listed]
     for index, volume in enumerate(listed[1:], start=1):
         if not volume.same_grid(listed[0]):
             raise VolumeError(f"volume {index}", "is not on the same grid as the first volume "
@@ -325,16 +337,85 @@ def run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str = 
     threads for this run only (default: `cpu_threads()`, the process's setting lowered to the
     idle cores).
     """
-    if threads is not None and threads < 1:
-        raise InputError("threads", f"must be >= 1, got {threads}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError("threads", f"must be a whole number >= 1, got {threads!r}")
+    if not isinstance(model, ModelFile):
+        raise InputError("model", f"must be a ModelFile, got {type(model).__name__} "
+                                  "(open a model file with load_model(path))")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not math.isfinite(threshold) or threshold < 0):
+        raise InputError("threshold", f"must be a number >= 0 in normalized units, got {threshold!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)):
+        raise InputError("batch_size", f"must be a whole number >= 1, got {batch_size!r}")
+    check_frame_fits(_as_list(volumes), model.conventions, batch_size or CPU_BATCH)
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads if threads is not None else cpu_threads())
+    # more threads than cores only wait for each other (10 000 threads hung a run)
+    torch.set_num_threads(cap_threads(threads) if threads is not None else cpu_threads())
     try:
-        return _run_model(volumes, model, role, extra=extra, threshold=threshold, limit_to_foreground=limit_to_foreground,
-                          min_component_size=min_component_size, device=device, batch_size=batch_size,
-                          progress=progress, cancel=cancel, crop_to_foreground=crop)
+        result = _run_model(volumes, model, role, extra=extra, threshold=threshold,
+                            limit_to_foreground=limit_to_foreground, min_component_size=min_component_size,
+                            device=device, batch_size=batch_size, progress=progress, cancel=cancel,
+                            crop_to_foreground=crop)
     finally:
         torch.set_num_threads(previous_threads)
+    if not all(np.isfinite(volume.array).all() for volume in (*result.outputs, result.difference)):
+        raise ModelFileError(model.path, f"the '{role}' network gave NaN or infinite values on this input; "
+                                         "nothing was returned")
+    return result
+
+
+# The slice side the networks need at least: two stride-2 downsamplings and reflection padding
+# leave a 2x2 bottleneck at 8 pixels (a 1-pixel slice fails inside instance norm).
+MIN_SLICE_PIXELS = 8
+# float32 copies of the framed volume alive at once in `_run_model` (resampled, normalized,
+# padded, change, denormalized outputs), and live activation bytes per pixel of one slice on
+# the CPU (a few full-resolution 64-channel float32 maps).
+_FRAME_COPIES = 8
+_CPU_BYTES_PER_PIXEL = 64 * 4 * 12
+_THROUGH_PLANE = {"axial": 2, "coronal": 1, "sagittal": 0}  # physical LPS axis a slice is normal to
+
+
+def framed_plane(volume: Volume, conventions: dict) -> tuple[int, int, int]:
+    """(slices, height, width) a volume will have in a model's frame, from its geometry alone:
+    nothing is resampled to find out."""
+    axis = str(conventions.get("axis", "axial"))
+    array_axis(axis)
+    sizes = tuple(reversed(volume.shape))  # SimpleITK's (x, y, z) order
+    if conventions.get("orientation"):
+        direction = np.abs(np.asarray(volume.direction).reshape(3, 3))
+        physical = [int(np.argmax(direction[:, i])) for i in range(3)]
+        through = next((i for i in range(3) if physical[i] == _THROUGH_PLANE[axis]), 2)
+    else:
+        through = 2 - array_axis(axis)
+    spacing = conventions.get("spacing")
+    # one in-plane spacing for both axes, or (width, height) in the slice's axis order
+    inplane = [] if spacing is None else [float(s) for s in (spacing if isinstance(spacing, (list, tuple))
+                                                              else [spacing, spacing])]
+    lengths = []
+    for i in range(3):
+        if i != through and inplane:
+            target = inplane[0] if len(inplane) == 1 else inplane[[a for a in range(3) if a != through].index(i)]
+            lengths.append(max(1, int(round(sizes[i] * volume.spacing[i] / target))))
+        else:
+            lengths.append(int(sizes[i]))
+    plane = [lengths[i] for i in range(3) if i != through]
+    return lengths[through], plane[1], plane[0]
+
+
+def check_frame_fits(volumes: list[Volume], conventions: dict, batch: int) -> None:
+    """Refuse, before anything is resampled or allocated, an input whose slices would be too
+    small for the networks or too large for this machine's memory in the model's frame."""
+    count, height, width = framed_plane(volumes[0], conventions)
+    pads = _pad_widths((height, width), conventions.get("size"))
+    padded = [n + before + after for n, (before, after) in zip((height, width), pads)]
+    if min(padded) < MIN_SLICE_PIXELS:
+        raise VolumeError("volume", f"its slices would be {height} x {width} pixels at the model's "
+                                    f"{conventions.get('spacing')} mm spacing; the networks need at least "
+                                    f"{MIN_SLICE_PIXELS} (is the voxel spacing {volumes[0].spacing} mm right?)")
+    pixels = count * padded[0] * padded[1] * len(volumes)
+    needed = pixels * 4 * _FRAME_COPIES + batch * padded[0] * padded[1] * _CPU_BYTES_PER_PIXEL
+    check_memory(needed, f"inference on a volume that becomes {count} slices of {padded[0]} x {padded[1]} "
+                         "pixels in the model's frame")
 
 
 def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, *, extra: Volume | None,

@@ -14,6 +14,7 @@ import math
 import os
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -72,7 +73,7 @@ def save_model(
     orientation, axis, spacing, size, normalization, threshold). `half=True` stores fp16
     weights (half the size); they are loaded back as fp32.
     """
-    from ..data.volume import atomic_path
+    from ..io import atomic_path, write_failed
     from ..nets.registry import network_spec
 
     path = Path(path)
@@ -107,7 +108,10 @@ def save_model(
         "networks": entries,
     }
     with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+        try:
+            torch.save(payload, temporary)
+        except RuntimeError as error:  # torch reports a short write (disk full) as a RuntimeError
+            raise write_failed(path, error) from error
     return path
 
 
@@ -167,6 +171,7 @@ class ModelFile:
         device = str(device or self.device)
         key = (role, device)
         if key not in self._cache:
+            _check_size(self.path, role, entry)
             try:
                 net = build_network(entry["arch"], **entry["kwargs"])
             except Exception as error:  # an unknown arch or bad kwargs: the file is at fault
@@ -181,23 +186,123 @@ class ModelFile:
         return self._cache[key]
 
 
+# Bounds on a network's integer architecture arguments (widths, block counts, sizes). A file
+# may not make the loader build a network of 10^9 blocks: the networks LesionGAN trains stay
+# far below these.
+MAX_ARCH_INT = 4096
+# Counts of repeated layers, bounded tighter: each is a Python object to build, even on `meta`.
+MAX_REPEATS = {"n_blocks": 64, "n_layers": 16, "depth": 16}
+
+
+def _numbers(value: Any) -> Iterable[Any]:
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _numbers(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+def _check_size(path: Path, role: str, entry: dict) -> None:
+    """Refuse a network whose arguments are out of bounds or whose parameter count differs from
+    its stored weights, before anything is allocated: the network is first built on the `meta`
+    device, which allocates no memory."""
+    from ..limits import check_memory
+    from ..nets.registry import build_network
+
+    for key, limit in MAX_REPEATS.items():
+        count = entry["kwargs"].get(key)
+        if isinstance(count, int) and not isinstance(count, bool) and count > limit:
+            raise ModelFileError(path, f"the '{role}' network's architecture asks for {key}={count} (more than "
+                                       f"{limit}): refused, it would not fit in memory")
+    for number in _numbers(entry["kwargs"]):
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ModelFileError(path, f"the '{role}' network's architecture holds {number!r}")
+        if isinstance(number, int) and not -1 <= number <= MAX_ARCH_INT:
+            raise ModelFileError(path, f"the '{role}' network's architecture asks for {number} (more than "
+                                       f"{MAX_ARCH_INT}): refused, it would not fit in memory")
+    try:
+        with torch.device("meta"):
+            shell = build_network(entry["arch"], **entry["kwargs"])
+    except Exception as error:  # an unknown arch or bad kwargs: the file is at fault
+        raise ModelFileError(path, f"cannot build the '{role}' network ({entry['arch']}): {error}") from error
+    wanted = sum(t.numel() for t in shell.state_dict().values())
+    stored = sum(t.numel() for t in entry["state_dict"].values())
+    if wanted != stored:
+        raise ModelFileError(path, f"the '{role}' weights do not fit its architecture ({entry['arch']} has "
+                                   f"{wanted} values, the file stores {stored})")
+    check_memory(wanted * 4 * 2, f"building the '{role}' network of {path}")
+
+
+def _check_weights(path: Path, networks: dict) -> None:
+    """Every stored weight is a tensor and finite: a NaN weight turns every output into NaN."""
+    for role, entry in networks.items():
+        state = entry["state_dict"]
+        if not isinstance(state, dict) or not isinstance(entry["kwargs"], dict):
+            raise ModelFileError(path, f"the '{role}' network entry is malformed (kwargs and state_dict must be mappings)")
+        for name, tensor in state.items():
+            if not isinstance(tensor, torch.Tensor):
+                raise ModelFileError(path, f"the '{role}' weight {name!r} is a {type(tensor).__name__}, not a tensor")
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ModelFileError(path, f"the '{role}' weight {name!r} holds NaN or infinite values; "
+                                           "the model would give NaN everywhere")
+
+
+def _check_archive(path: Path) -> None:
+    """Every member's CRC-32: torch.load does not check them, so a flipped bit would be used."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as error:
+        raise ModelFileError(path, f"is truncated or damaged ({error})") from error
+    if damaged is not None:
+        raise ModelFileError(path, f"is damaged: its part {damaged!r} fails its checksum (a corrupted copy?)")
+
+
+def _check_shipped(path: Path) -> None:
+    """A model shipped with LesionGAN must be the file its manifest lists (size and SHA-256)."""
+    from .catalog import load_manifest, models_dir
+    from .download import file_sha256
+
+    try:
+        if path.resolve().parent != models_dir().resolve():
+            return
+    except OSError:
+        return
+    for entry in load_manifest():
+        if entry.source == "shipped" and entry.path.resolve() == path.resolve() and entry.sha256:
+            if path.stat().st_size != entry.size or file_sha256(path) != entry.sha256:
+                raise ModelFileError(path, "differs from the file LesionGAN shipped (its size or SHA-256 does "
+                                           "not match the manifest); reinstall the extension")
+
+
 def _read_payload(path: Path) -> dict:
     if not path.is_file():
         raise ModelFileError(path, "no such model file")
-    with open(path, "rb") as handle:
-        head = handle.read(4)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as error:
+        raise ModelFileError(path, f"cannot be read ({error.strerror or error})") from error
     if head[:2] != b"PK":
         raise ModelFileError(path, "is not a LesionGAN model file (not a PyTorch archive)")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(path, "is truncated or damaged (the archive is incomplete)")
+    _check_archive(path)
+    _check_shipped(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise ModelFileError(
             path, "refuses to run code from the file: it holds objects other than plain data and "
             f"tensors, so it is not a LesionGAN model file ({str(error).splitlines()[-1][:200]})") from error
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
-        raise ModelFileError(path, f"is truncated or damaged ({str(error).splitlines()[0][:200]})") from error
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, TypeError,
+            AttributeError, IndexError, UnicodeDecodeError, OverflowError, MemoryError) as error:
+        # a damaged archive can fail anywhere inside torch.load's unpickler and storage reader
+        message = (str(error).splitlines() or [type(error).__name__])[0][:200]
+        raise ModelFileError(path, f"is truncated or damaged ({message})") from error
     return payload
 
 
@@ -214,12 +319,33 @@ def _validate(path: Path, payload: Any) -> None:
     for role, entry in networks.items():
         if not isinstance(entry, dict) or not {"arch", "kwargs", "state_dict"} <= entry.keys():
             raise ModelFileError(path, f"the '{role}' network entry lacks arch, kwargs or state_dict")
+    _check_weights(path, networks)
     conventions = payload.get("conventions")
     if not isinstance(conventions, dict) or not conventions.get("modalities"):
         raise ModelFileError(path, "its conventions do not name the modalities the model takes")
+    modalities = conventions["modalities"]
+    if not isinstance(modalities, list) or not all(isinstance(m, str) and m for m in modalities):
+        raise ModelFileError(path, f"its modalities {modalities!r} are not a list of names")
+    _check_conventions(path, conventions)
     threshold = conventions.get("threshold", DEFAULT_THRESHOLD)
     if not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ModelFileError(path, f"its default threshold {threshold!r} is not a number")
+
+
+def _check_conventions(path: Path, conventions: dict) -> None:
+    """Spacing and size a model asks inputs to be brought to: positive, finite and bounded."""
+    spacing = conventions.get("spacing")
+    spacings = [spacing] if isinstance(spacing, (int, float)) else spacing
+    if spacing is not None and (not isinstance(spacings, list) or len(spacings) not in (1, 2) or not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s > 0 for s in spacings)):
+        raise ModelFileError(path, f"its in-plane spacing {spacing!r} is not one or two positive numbers of mm")
+    size = conventions.get("size")
+    if size is not None:
+        sizes = [size] if isinstance(size, (int, float)) else size
+        if (not isinstance(sizes, list) or len(sizes) not in (1, 2)
+                or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_ARCH_INT for n in sizes)):
+            raise ModelFileError(path, f"its slice size {size!r} is not one or two whole numbers in "
+                                       f"[1, {MAX_ARCH_INT}]")
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu", roles: Iterable[str] | None = None) -> ModelFile:

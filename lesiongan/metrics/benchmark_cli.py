@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..checks import seed_arg
 from ..data.volume import write_json
 from ..errors import InputError
 from . import benchmark_report as report
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=tuple(SCALES), default="ci",
                         help="ci: minutes on 2 CPU cores; cpu: under an hour on 2 cores; gpu: one GPU, under an hour (default ci)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the phantom, the split and every run (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the phantom, the split and every run (default 0)")
     parser.add_argument("--only", default=",".join(TABLES), help=f"comma-separated tables (default all: {','.join(TABLES)})")
 
 

@@ -8,6 +8,10 @@ from .augment import DEFAULT_RADIUS_MM, AugmentedCase, augment
 from .paint import BLEND_MARGIN_MM
 
 
+from ..checks import seed_arg
+from ..io import check_writable_folder
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="model file (or catalog name) with a reconstructor or n2a network")
@@ -16,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of abnormal volumes whose lesion masks are used as regions when their grid fits")
     parser.add_argument("--out", required=True, help="output folder (BraTS 2018-2021 layout)")
     parser.add_argument("--count", type=int, required=True, help="number of synthetic cases")
-    parser.add_argument("--seed", type=int, default=0, help="the same seed and data give the same cases")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="the same seed and data give the same cases")
     parser.add_argument("--radius-mm", type=float, default=DEFAULT_RADIUS_MM, help="radius of random lesions")
     parser.add_argument("--lesions", type=int, default=1, help="random lesions per case")
     parser.add_argument("--blend-margin-mm", type=float, default=BLEND_MARGIN_MM,
@@ -29,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.modelfile import load_model
 
     model = load_model(resolve_model(args.model))
+    check_writable_folder(args.out)
 
     def report(case: AugmentedCase) -> None:
         print(f"{case.folder}: from {case.source}, lesion ({case.lesion_source}) {case.lesion_voxels} voxels",

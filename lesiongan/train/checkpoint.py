@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..io import remove_stale_temporaries, temporary_name, write_failed
 
 LAST, PREVIOUS = "last.pt", "previous.pt"
 
@@ -47,12 +50,18 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write `state` as `folder/last.pt`, keeping the former `last.pt` as `previous.pt`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)  # what a run killed mid-write left behind
     last = folder / LAST
-    # Not data.volume.atomic_path: the old file has to move aside between the write and the
-    # swap. A crash in between leaves only previous.pt, which load_checkpoint falls back to.
-    temporary = folder / f".{LAST}.{os.getpid()}.tmp"
+    # Not io.atomic_path: the old file has to move aside between the write and the swap. A
+    # crash in between leaves only previous.pt, which load_checkpoint falls back to.
+    temporary = temporary_name(last)
     try:
-        torch.save(state, temporary)
+        try:
+            torch.save(state, temporary)
+        except RuntimeError as error:  # torch reports a short write (disk full) as a RuntimeError
+            raise write_failed(last, error) from error
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
         if last.exists():
             os.replace(last, folder / PREVIOUS)
         os.replace(temporary, last)
@@ -61,8 +70,12 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any]) -> Path:
     return last
 
 
-def load_checkpoint(folder: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The newest readable checkpoint in `folder` (`last.pt`, else `previous.pt`)."""
+def load_checkpoint(folder: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    validate: Callable[[Any, Path], None] | None = None) -> dict[str, Any]:
+    """The newest readable checkpoint in `folder` (`last.pt`, else `previous.pt`) that passes
+    `validate(checkpoint, path)` (which raises InputError on a bad one, e.g.
+    `validate.check_checkpoint`); falling back to `previous.pt` is said on stderr, since it
+    repeats some steps."""
     folder = Path(folder)
     problems = []
     for name in (LAST, PREVIOUS):
@@ -71,9 +84,19 @@ def load_checkpoint(folder: str | os.PathLike, map_location: str | torch.device 
             problems.append(f"{name} missing")
             continue
         try:
-            return torch.load(path, map_location=map_location, weights_only=True)
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+            if validate is not None:
+                validate(checkpoint, path)
+        except InputError as error:
+            problems.append(f"{name} invalid ({error.problem})")
+            continue
         except Exception as error:  # a truncated or corrupt file: try the previous one
-            problems.append(f"{name} unreadable ({type(error).__name__}: {error})")
+            problems.append(f"{name} unreadable ({type(error).__name__}: {str(error)[:200]})")
+            continue
+        if problems and name == PREVIOUS:
+            print(f"lesiongan: {folder}: {problems[-1]}; resuming from {PREVIOUS} "
+                  f"(step {checkpoint['step']})", file=sys.stderr, flush=True)
+        return checkpoint
     raise InputError(folder, "no checkpoint to resume from: " + "; ".join(problems))
 
 

@@ -11,9 +11,11 @@ STOP file), data parallelism under torchrun, and the export of the model file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ import torch
 
 from ..data.volume import write_json
 from ..errors import Cancelled, InputError
+from ..io import exclusive_lock
 from ..infer.engine import resolve_device
 from ..methods import get_method, resolve_options
 from ..methods.base import Method, as_floats
@@ -34,6 +37,7 @@ from .checkpoint import capture_rng, has_checkpoint, load_checkpoint, restore_rn
 from .grids import save_grid
 from .runlog import RunLog
 from .sampler import SliceSampler
+from .validate import check_checkpoint, check_config, check_options, check_resume, check_step_memory
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -203,17 +207,28 @@ def train(config: TrainConfig) -> Path:
     """
     out = Path(config.out)
     method_cls = get_method(config.method)
+    check_config(config)
     options = resolve_options(method_cls, config.preset, config.options)
-    if config.iterations < 1 or config.batch_size < 1:
-        raise InputError("iterations/batch size", f"must be positive, not {config.iterations}/{config.batch_size}")
-    if not config.resume and has_checkpoint(out / "checkpoints"):
-        raise InputError(out, "already holds a run; pass resume=True (--resume) to continue it, or use a new folder")
-
-    context = distributed.start(resolve_device(config.device).type)
+    check_options(options, method_cls.name)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file, not a run folder")
+    fresh = not out.exists()
+    # One process per run folder: a second run on it would interleave logs and checkpoints.
+    # Under torchrun rank 0 holds the lock for all ranks.
+    lock = exclusive_lock(out, "training run") if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
     try:
-        return _train(config, out, method_cls, options, context)
-    finally:
-        distributed.stop(context)
+        with lock:
+            if not config.resume and has_checkpoint(out / "checkpoints"):
+                raise InputError(out, "already holds a run; pass resume=True (--resume) to continue it, or use a new folder")
+            context = distributed.start(resolve_device(config.device).type)
+            try:
+                return _train(config, out, method_cls, options, context)
+            finally:
+                distributed.stop(context)
+    except InputError:
+        if fresh and not has_checkpoint(out / "checkpoints") and not (out / "progress.json").exists():
+            shutil.rmtree(out, ignore_errors=True)  # a run refused before it began leaves no folder behind
+        raise
 
 
 def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: dict, context: distributed.Context) -> Path:
@@ -227,6 +242,7 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
         # before the data loads, so a stop asked for while it loads is still honoured.
         (out / "STOP").unlink(missing_ok=True)
     slices, origin = load_training_slices(config, out, context)
+    check_step_memory(config.batch_size, int(slices.images.shape[1]), tuple(slices.images.shape[2:]), options)
 
     seed_everything(config.seed)  # same on every rank: identical initial weights
     method = method_cls(options, channels=int(slices.images.shape[1]), device=device, amp=amp, total_steps=config.iterations, seed=config.seed + 1000 * context.rank)
@@ -244,8 +260,9 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
 
     step, elapsed = 0, 0.0
     if config.resume and has_checkpoint(out / "checkpoints"):
-        checkpoint = load_checkpoint(out / "checkpoints", map_location=device)
+        checkpoint = load_checkpoint(out / "checkpoints", map_location=device, validate=check_checkpoint)
         _check_resumable(checkpoint, method.name, options, out)
+        check_resume(checkpoint["config"], config.plain(), out)
         method.load_state_dict(checkpoint["state"])
         step, elapsed = int(checkpoint["step"]), float(checkpoint["elapsed"])
         if not context.active:  # the saved data position and RNG are rank 0's

@@ -7,12 +7,15 @@ state the Slicer Training panel follows (step, total, losses, eta_seconds, state
 from __future__ import annotations
 
 import csv
+import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ..data.volume import atomic_path, write_json
+from ..errors import InputError
+from ..io import atomic_path, folder_locked, write_json
 
 
 class RunLog:
@@ -92,7 +95,8 @@ class RunLog:
         eta = 0.0 if state == "finished" else self.eta(step)
         write_json(
             self.out / "progress.json",
-            {"step": step, "total": self.total, "losses": losses, "eta_seconds": eta, "elapsed_seconds": self.elapsed(), "state": state, **extra},
+            {"step": step, "total": self.total, "losses": losses, "eta_seconds": eta, "elapsed_seconds": self.elapsed(),
+             "state": state, "pid": os.getpid(), **extra},
         )
 
     def close(self) -> None:
@@ -100,3 +104,20 @@ class RunLog:
             self.bar.close()
         if self.writer is not None:
             self.writer.close()
+
+
+def read_progress(out: str | Path) -> dict[str, Any] | None:
+    """A run's progress.json, or None before it has one. A run that says "running" while no
+    process holds its folder's lock was killed (kill -9, power loss): its state reads "died"."""
+    path = Path(out) / "progress.json"
+    try:
+        progress = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"cannot be read as JSON ({error})") from error
+    if not isinstance(progress, dict):
+        raise InputError(path, "is not a progress record")
+    if progress.get("state") == "running" and not folder_locked(out):
+        progress["state"] = "died"
+    return progress
