@@ -16,7 +16,7 @@ from lesiongan.infer.modelfile import save_model
 from lesiongan.nets import build_network
 from PseudoHealthyLib import PseudoHealthyLogic
 from PseudoHealthyLib.logic import ROLES, SEGMENT_ID
-from PseudoHealthyLib.nodes import ijkToRasArray, volumeFromNode
+from LesionGANLib.nodes import ijkToRasArray, volumeFromNode
 from slicer_scene import SlicerScene, obliqueGeometryVolume, slicer_scene  # noqa: F401  (fixture)
 
 OUTPUT_IDS = ("pseudoHealthyNodeID", "differenceNodeID", "maskNodeID", "segmentationNodeID", "foregroundNodeID")
