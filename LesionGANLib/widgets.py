@@ -216,7 +216,8 @@ class ModelPanelWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.inputVolume = firstVolume
 
     def releaseParameterNode(self) -> None:
-        if self._parameterNode:
+        """Disconnect the panel from its parameter node (a no-op when it is not connected)."""
+        if self._parameterNode and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)

@@ -67,7 +67,7 @@ class LesionSynthesisParameterNode:
     turingSeed: Annotated[int, WithinRange(0, 1000000)] = 0
 
 
-class LesionSynthesisModuleLogic(LesionSynthesisLogic):
+class LesionSynthesisModuleLogic(LesionSynthesisLogic, ScriptedLoadableModuleLogic):
     """The console logic plus the module's parameter node (a Slicer-application feature)."""
 
     def __init__(self) -> None:

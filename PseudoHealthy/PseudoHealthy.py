@@ -58,7 +58,7 @@ class PseudoHealthyParameterNode:
     createNew: bool = False
 
 
-class PseudoHealthyModuleLogic(PseudoHealthyLogic):
+class PseudoHealthyModuleLogic(PseudoHealthyLogic, ScriptedLoadableModuleLogic):
     """The console logic plus the module's parameter node (a Slicer-application feature)."""
 
     def __init__(self) -> None:

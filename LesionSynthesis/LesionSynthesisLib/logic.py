@@ -135,28 +135,36 @@ class LesionSynthesisLogic(SceneLogic):
         array = volumeFromNode(volumeNode).array
         return [plane for plane in array if plane.max() > plane.min()]
 
-    def turingTest(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
-                   syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode, nEach: int, seed: int = 0):
-        """A Visual Turing Test of `nEach` real and `nEach` synthetic slices of two volume nodes.
-        Real slices are centre-padded or cropped to the synthetic size (background filled), so that
-        their size gives nothing away. Returns a `lesiongan.synthesis.TuringTest`."""
+    def comparableSlices(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
+                         syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode) -> tuple[list, list]:
+        """(real, synthetic) slices of two volume nodes, the real ones centre-padded or cropped
+        to the synthetic size (background filled), so that their size gives nothing away."""
         from lesiongan.data.slicing import center_pad_crop
-        from lesiongan.synthesis import TuringTest
 
         synthetic = self.slicesOf(syntheticVolumeNode)
         real = self.slicesOf(realVolumeNode)
         if synthetic and real:
             size = synthetic[0].shape
             real = [center_pad_crop(plane, size, fill=float(plane.min())) for plane in real]
+        return real, synthetic
+
+    def turingTest(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
+                   syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode, nEach: int, seed: int = 0):
+        """A Visual Turing Test (a `lesiongan.synthesis.TuringTest`) of `nEach` real and `nEach`
+        synthetic slices of two volume nodes (see `comparableSlices`)."""
+        from lesiongan.synthesis import TuringTest
+
+        real, synthetic = self.comparableSlices(realVolumeNode, syntheticVolumeNode)
         return TuringTest(real, synthetic, nEach, seed)
 
     def machineTest(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
                     syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode, seed: int = 0) -> float:
-        """The Turing test taken by a classifier (a two-sample test) on the slices of two volume
-        nodes: its accuracy, about 0.5 when it cannot tell real from synthetic."""
+        """The Turing test taken by a classifier (a two-sample test) on the same slices a person
+        sees: its accuracy, about 0.5 when it cannot tell real from synthetic."""
         from lesiongan.synthesis import machine_judgement
 
-        return machine_judgement(self.slicesOf(realVolumeNode), self.slicesOf(syntheticVolumeNode), seed=seed)
+        real, synthetic = self.comparableSlices(realVolumeNode, syntheticVolumeNode)
+        return machine_judgement(real, synthetic, seed=seed)
 
     # ---------------------------------------------------------------- helpers
     def _paint(self, volumeNode, labels: np.ndarray, model, blendMargin, device, progress, cancel):

@@ -103,7 +103,8 @@ def install(slicerHome: str) -> types.SimpleNamespace:
                          ("parameterNodeWrapper", parameters.module)):
         sys.modules[f"slicer.{name}"] = module
         setattr(slicer, name, module)
-    for cls in (lookalikes.qMRMLWidget, lookalikes.qMRMLNodeComboBox, lookalikes.qMRMLSegmentEditorWidget):
+    for cls in (lookalikes.qMRMLWidget, lookalikes.qMRMLNodeComboBox, lookalikes.qMRMLSegmentEditorWidget,
+                lookalikes.qSlicerScriptedLoadableModuleWidget):
         setattr(slicer, cls.__name__, cls)
 
     qtApplication = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["SlicerHarness"])
@@ -116,9 +117,10 @@ def install(slicerHome: str) -> types.SimpleNamespace:
     mainWindow.setObjectName("qSlicerMainWindow")
     binFolder = Path(slicerHome) / "bin"
     binFolder.mkdir(parents=True, exist_ok=True)
-    pythonSlicer = binFolder / ("PythonSlicer.exe" if os.name == "nt" else "PythonSlicer")
-    if not pythonSlicer.exists():
-        pythonSlicer.symlink_to(sys.executable)
+    pythonSlicer = binFolder / "PythonSlicer"
+    if not pythonSlicer.exists():  # Slicer's PythonSlicer is a launcher of its Python, as this script is
+        pythonSlicer.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        pythonSlicer.chmod(0o755)
     slicer.app = Application(qtApplication, mainWindow, str(slicerHome))
     harness = types.SimpleNamespace(qt=qt, ctk=ctk, slicer=slicer, app=slicer.app, dialogs=lookalikes.dialogs,
                                     slotErrors=pythonqt.slotErrors, fileDialogAnswers=qtmodule.fileDialogAnswers,

@@ -255,6 +255,19 @@ class qMRMLWidget(LookAlike, QtWidgets.QWidget):
         return self._scene
 
 
+class qSlicerScriptedLoadableModuleWidget(qMRMLWidget):
+    """The panel Slicer gives a scripted module's widget as `parent`."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._entered = False
+
+    def _getEntered(self) -> bool:
+        return self._entered
+
+    isEntered = Property(bool, _getEntered)
+
+
 class qMRMLNodeComboBox(LookAlike, QtWidgets.QWidget):
     """The nodes of `nodeTypes` in the scene, kept up to date as nodes come and go."""
 
