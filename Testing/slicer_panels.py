@@ -30,6 +30,7 @@ class Panel:
         self.widget = getattr(self.moduleFile, f"{name}Widget")(self.parent, logic=logic)
         self.widget.setup()
         self.ui = self.widget.ui
+        slicerharness.registerPanel(name, self.widget)
 
     def enter(self) -> None:
         self.parent._entered = True

@@ -79,6 +79,24 @@ class Application(QtCore.QObject):
     def layoutManager(self) -> LayoutManager:
         return LayoutManager(self.sliceLogics)
 
+    def coreIOManager(self):
+        return CoreIOManager()
+
+
+class CoreIOManager:
+    """`slicer.app.coreIOManager()` for `slicer.util.saveScene`: a scene file or a .mrb bundle."""
+
+    def saveNodes(self, fileType: str, properties: dict, userMessages=None) -> bool:
+        import slicer
+
+        if fileType != "SceneFile":
+            raise AssertionError(f"no {fileType} writer in the harness")
+        fileName = str(properties["fileName"])
+        if fileName.endswith(".mrb"):
+            return bool(slicer.mrmlScene.WriteToMRB(fileName))
+        slicer.mrmlScene.SetURL(fileName)
+        return bool(slicer.mrmlScene.Commit())
+
 
 def install(slicerHome: str) -> types.SimpleNamespace:
     """Make `import qt`, `import ctk` and the Slicer application parts work; once per process.
@@ -141,7 +159,7 @@ def useScene(sceneSetup) -> None:
     volumes = slicer.vtkSlicerVolumesLogic()
     volumes.SetMRMLApplicationLogic(sceneSetup.applicationLogic)
     volumes.SetMRMLScene(sceneSetup.scene)
-    slicer.modules = types.SimpleNamespace(
+    slicer.modules = types.SimpleNamespace(  # module panels register themselves (see `registerPanel`)
         plots=types.SimpleNamespace(logic=lambda: plots),
         volumes=types.SimpleNamespace(logic=lambda: volumes),
         segmentations=types.SimpleNamespace(logic=lambda: sceneSetup.segmentationsLogic),
@@ -159,3 +177,11 @@ def loadModule(name: str):
     parent = scripted.ModuleParent(moduleFile.__file__)
     getattr(moduleFile, name)(parent)
     return moduleFile, parent
+
+
+def registerPanel(name: str, widget) -> None:
+    """`slicer.modules.<name>.widgetRepresentation().self()` is `widget`, as in Slicer."""
+    import slicer
+
+    representation = types.SimpleNamespace(self=lambda: widget)
+    setattr(slicer.modules, name.lower(), types.SimpleNamespace(widgetRepresentation=lambda: representation))
