@@ -58,12 +58,17 @@ class ctkCollapsibleButton(LookAlike, QtWidgets.QGroupBox):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._collapsed = False
+        self._text = ""
+
+    def _showTitle(self) -> None:  # CTK draws an arrow: right when collapsed, down when open
+        QtWidgets.QGroupBox.setTitle(self, ("\u25b8 " if self._collapsed else "\u25be ") + self._text)
 
     def _getText(self) -> str:
-        return QtWidgets.QGroupBox.title(self)
+        return self._text
 
     def _setText(self, text: str) -> None:
-        QtWidgets.QGroupBox.setTitle(self, text)
+        self._text = text
+        self._showTitle()
 
     def _getCollapsed(self) -> bool:
         return self._collapsed
@@ -72,6 +77,7 @@ class ctkCollapsibleButton(LookAlike, QtWidgets.QGroupBox):
         self._collapsed = bool(collapsed)
         for child in self.findChildren(QtWidgets.QWidget, options=QtCore.Qt.FindDirectChildrenOnly):
             child.setVisible(not self._collapsed)
+        self._showTitle()
         self.contentsCollapsed.emit(self._collapsed)
 
     text = Property(str, _getText, _setText)

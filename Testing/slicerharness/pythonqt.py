@@ -21,6 +21,10 @@ slotErrors: list[BaseException] = []
 # True while PySide6's QUiLoader builds a .ui: it sets each child as an attribute of the top
 # widget, which PythonQt does not do (the loader removes them afterwards).
 loading = [False]
+# Properties that are also virtual methods: Shiboken looks these up on the Python object to
+# find overrides when Qt calls them (layouts do), so they stay methods here (in PythonQt
+# `widget.sizeHint` is the property's QSize).
+VIRTUAL_METHODS = {"sizeHint", "minimumSizeHint"}
 
 
 def _positionalCount(slot) -> int | None:
@@ -62,7 +66,7 @@ class PythonQtStyle:
     CPP_SIGNALS: dict[str, str] = {}
 
     def __getattribute__(self, name: str):
-        if not name.startswith("_"):
+        if not name.startswith("_") and name not in VIRTUAL_METHODS:
             meta = QtCore.QObject.metaObject(self)
             index = meta.indexOfProperty(name)
             if index >= 0:
