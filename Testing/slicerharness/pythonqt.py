@@ -25,6 +25,9 @@ loading = [False]
 # find overrides when Qt calls them (layouts do), so they stay methods here (in PythonQt
 # `widget.sizeHint` is the property's QSize).
 VIRTUAL_METHODS = {"sizeHint", "minimumSizeHint"}
+# (object id, property) being read: a property whose getter is a virtual method (QProgressBar's
+# text) makes Shiboken look the name up again while it is read; that lookup gets the method.
+_reading: set[tuple[int, str]] = set()
 
 
 def _positionalCount(slot) -> int | None:
@@ -66,11 +69,15 @@ class PythonQtStyle:
     CPP_SIGNALS: dict[str, str] = {}
 
     def __getattribute__(self, name: str):
-        if not name.startswith("_") and name not in VIRTUAL_METHODS:
+        if not name.startswith("_") and name not in VIRTUAL_METHODS and (id(self), name) not in _reading:
             meta = QtCore.QObject.metaObject(self)
             index = meta.indexOfProperty(name)
             if index >= 0:
-                return meta.property(index).read(self)
+                _reading.add((id(self), name))
+                try:
+                    return meta.property(index).read(self)
+                finally:
+                    _reading.discard((id(self), name))
             if name == "name":
                 return QtCore.QObject.objectName(self)
             if name == "connect":  # Shiboken would answer with QObject's static connect
