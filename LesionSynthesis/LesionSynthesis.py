@@ -2,13 +2,19 @@
 
 The computation lives in LesionSynthesisLib (usable from the Python console); this file is the
 only one of the module that imports qt/ctk (the panel pieces it shares with the other LesionGAN
-modules are in PseudoHealthy's LesionGANWidgets).
+modules are in LesionGANLib.widgets).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
+
+try:
+    import LesionGANLib  # noqa: F401  (installed extension: beside the modules)
+except ImportError:  # a source checkout or release archive: LesionGANLib and lesiongan sit one folder up
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ctk
 import numpy as np
@@ -23,7 +29,7 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
 )
 
-from LesionGANWidgets import ModelPanelWidget, describeModule, ensureDependencies
+from LesionGANLib.widgets import ModelPanelWidget, describeModule, ensureDependencies
 from LesionSynthesisLib import LesionSynthesisLogic
 
 TURING_IMAGE_PIXELS = 256
@@ -32,13 +38,12 @@ TURING_IMAGE_PIXELS = 256
 class LesionSynthesis(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        # depends on PseudoHealthy for its node conversions, model loading and panel pieces
         describeModule(self.parent, _("Lesion Synthesis"), _("""
 Paints lesions into volumes with GAN generators: paint a region with the Segment Editor and
 synthesize a lesion there, or place random lesions inside the brain and away from the ventricles.
 Also generates new images from noise and runs the Visual Turing Test.
 See the <a href="https://github.com/lesiongan/SlicerLesionGAN/blob/main/docs/lesion_synthesis.md">module documentation</a>.
-"""), dependencies=["PseudoHealthy"])
+"""))
 
 
 @parameterNodeWrapper
@@ -62,7 +67,7 @@ class LesionSynthesisParameterNode:
     turingSeed: Annotated[int, WithinRange(0, 1000000)] = 0
 
 
-class LesionSynthesisModuleLogic(LesionSynthesisLogic):
+class LesionSynthesisModuleLogic(LesionSynthesisLogic, ScriptedLoadableModuleLogic):
     """The console logic plus the module's parameter node (a Slicer-application feature)."""
 
     def __init__(self) -> None:
@@ -88,8 +93,8 @@ class LesionSynthesisWidget(ModelPanelWidget):
     moduleName = "LesionSynthesis"
     logicClass = LesionSynthesisModuleLogic
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+    def __init__(self, parent=None, logic=None) -> None:
+        super().__init__(parent, logic)
         self._turing = None
         self._turingIndex = None
         self._runningButton = None
@@ -109,8 +114,24 @@ class LesionSynthesisWidget(ModelPanelWidget):
         self.ui.noiseModelPathLineEdit.connect("currentPathChanged(QString)", self.updateButtons)
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.segmentEditorNode())
 
+    def enter(self) -> None:
+        super().enter()
+        self.ui.segmentEditorWidget.installKeyboardShortcuts()
+
+    def exit(self) -> None:
+        """As Slicer's Segment Editor does: no effect left active on the slice views, no shortcuts."""
+        self.deactivateSegmentEditor()
+        super().exit()
+
+    def deactivateSegmentEditor(self) -> None:
+        editor = self.ui.segmentEditorWidget
+        editor.setActiveEffect(None)
+        editor.uninstallKeyboardShortcuts()
+        editor.removeViewObservations()
+
     def onSceneStartClose(self, caller, event) -> None:
         super().onSceneStartClose(caller, event)
+        self.deactivateSegmentEditor()
         self._turing = None
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -193,7 +214,7 @@ class LesionSynthesisWidget(ModelPanelWidget):
             blendMargin=parameters.blendMargin, device=parameters.device, progress=progress, cancel=cancel))
 
     def onSampleImages(self) -> None:
-        if not ensureDependencies():
+        if not ensureDependencies("inference"):
             return
         parameters = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Generating images failed."), waitCursor=True):
@@ -252,13 +273,12 @@ class LesionSynthesisWidget(ModelPanelWidget):
             self.ui.statusLabel.text = _("Saved {csv} and {json}.").format(csv=stem + ".csv", json=stem + ".json")
 
     def onMachineTest(self) -> None:
-        from lesiongan.synthesis import machine_judgement
-
+        if not ensureDependencies("inference", "realism"):
+            return
         parameters = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("The machine test failed."), waitCursor=True):
-            real = self.logic.slicesOf(parameters.turingRealVolume)
-            synthetic = self.logic.slicesOf(parameters.turingSyntheticVolume)
-            accuracy = machine_judgement(real, synthetic, seed=parameters.turingSeed)
+            accuracy = self.logic.machineTest(parameters.turingRealVolume, parameters.turingSyntheticVolume,
+                                              seed=parameters.turingSeed)
             self.ui.turingResultLabel.text = _(
                 "Classifier two-sample test: {accuracy:.0f}% accuracy (about 50%: it cannot tell them apart).").format(
                 accuracy=100 * accuracy)
@@ -281,8 +301,8 @@ class LesionSynthesisTest(ScriptedLoadableModuleTest):
 
         from lesiongan.data.volume import Volume
         from lesiongan.infer.modelfile import save_model
+        from LesionGANLib.nodes import updateNodeFromVolume
         from lesiongan.nets import build_network
-        from PseudoHealthyLib.nodes import updateNodeFromVolume
 
         self.delayDisplay("Making a volume and a painted region")
         z, y, x = np.meshgrid(*(np.linspace(-1, 1, n) for n in (10, 32, 32)), indexing="ij")

@@ -1,15 +1,20 @@
 """Pseudo-Healthy Synthesis: the Slicer module, its panel and its self-test.
 
-The computation lives in PseudoHealthyLib (usable from the Python console); this file and the
-LesionGANWidgets package (panel pieces the LesionGAN modules share) are the only ones of the
-module that import qt/ctk.
+The computation lives in PseudoHealthyLib (usable from the Python console); this file and
+LesionGANLib.widgets (panel pieces the LesionGAN modules share) are the only ones that import qt.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from typing import Annotated
+
+try:
+    import LesionGANLib  # noqa: F401  (installed extension: beside the modules)
+except ImportError:  # a source checkout or release archive: LesionGANLib and lesiongan sit one folder up
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 import slicer
@@ -22,8 +27,10 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
 )
 
-from LesionGANWidgets import ModelPanelWidget, describeModule
+from LesionGANLib.widgets import ModelPanelWidget, describeModule
 from PseudoHealthyLib import PseudoHealthyLogic
+
+ANTGAN_THRESHOLD = 0.1  # the paper's threshold on the [0, 1] difference map, kept as a preset
 
 
 class PseudoHealthy(ScriptedLoadableModule):
@@ -34,7 +41,7 @@ Turns a volume with lesions into its pseudo-healthy counterpart with a GAN gener
 |input - pseudo-healthy| as a heatmap and its thresholded mask as a labelmap and a segmentation.
 Pick a volume and a model, press Apply, then move the threshold to adjust the mask.
 See the <a href="https://github.com/lesiongan/SlicerLesionGAN/blob/main/docs/pseudohealthy.md">module documentation</a>.
-"""), dependencies=[])
+"""))
 
 
 @parameterNodeWrapper
@@ -44,14 +51,14 @@ class PseudoHealthyParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     modelPath: str = ""
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
-    threshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.1
+    threshold: Annotated[float, WithinRange(0.0, 1.0)] = ANTGAN_THRESHOLD  # replaced by the model's own
     heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     limitToForeground: bool = True
     minimumComponentSize: Annotated[int, Minimum(0)] = 0
     createNew: bool = False
 
 
-class PseudoHealthyModuleLogic(PseudoHealthyLogic):
+class PseudoHealthyModuleLogic(PseudoHealthyLogic, ScriptedLoadableModuleLogic):
     """The console logic plus the module's parameter node (a Slicer-application feature)."""
 
     def __init__(self) -> None:
@@ -66,10 +73,54 @@ class PseudoHealthyWidget(ModelPanelWidget):
     moduleName = "PseudoHealthy"
     logicClass = PseudoHealthyModuleLogic
 
+    def __init__(self, parent=None, logic=None) -> None:
+        super().__init__(parent, logic)
+        self._thresholdModel = None  # the model whose own threshold the panel has taken
+
     def connectPanel(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.thresholdSliderWidget.connect("valueChanged(double)", self.onThresholdChanged)
         self.ui.opacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
+        self.ui.thresholdPresetComboBox.connect("activated(int)", self.onThresholdPreset)
+        self.fillThresholdPresets(None)
+
+    # ------------------------------------------------------------ threshold
+    def fillThresholdPresets(self, modelThreshold: float | None) -> None:
+        """The model's calibrated threshold (once known) and ANT-GAN's 0.1."""
+        combo = self.ui.thresholdPresetComboBox
+        combo.clear()
+        if modelThreshold is not None:
+            combo.addItem(_("This model's ({value:.3g})").format(value=modelThreshold), modelThreshold)
+        combo.addItem(_("ANT-GAN paper ({value:.3g})").format(value=ANTGAN_THRESHOLD), ANTGAN_THRESHOLD)
+
+    def modelChosen(self) -> None:
+        self.useModelThreshold()
+
+    def parameterNodeShown(self) -> None:
+        if self._thresholdModel is None:
+            self.useModelThreshold()
+
+    def useModelThreshold(self, download: bool = False) -> None:
+        """The threshold starts at the chosen model file's own. Torch is needed to read it, and a
+        catalog model its download: until the first Apply has both, Apply reads it."""
+        path = self.models.currentData()
+        if not path or not self._parameterNode or not (download or os.path.isfile(path)):
+            return
+        try:
+            threshold = self.logic.modelThreshold(self.models.resolvedPath(self.showProgress))
+        except ImportError:  # torch not installed yet: Apply installs it and comes back here
+            return
+        except Exception as error:  # a broken file: say so now, Apply would fail the same way
+            self.ui.statusLabel.text = _("Cannot read the model: {error}").format(error=error)
+            return
+        self.fillThresholdPresets(threshold)
+        self._thresholdModel = path
+        self._parameterNode.threshold = threshold
+
+    def onThresholdPreset(self, index: int) -> None:
+        value = self.ui.thresholdPresetComboBox.itemData(index)
+        if value is not None and self._parameterNode:
+            self._parameterNode.threshold = float(value)
 
     def updateButtons(self, caller=None, event=None) -> None:
         if self._running:
@@ -87,6 +138,8 @@ class PseudoHealthyWidget(ModelPanelWidget):
         parameters = self._parameterNode
 
         def work(progress, cancel):
+            if self._thresholdModel != self.models.currentData():  # torch was missing until now
+                self.useModelThreshold(download=True)
             return self.logic.process(
                 parameters.inputVolume, self.models.resolvedPath(self.showProgress), threshold=parameters.threshold,
                 device=parameters.device, limitToForeground=parameters.limitToForeground,
@@ -127,8 +180,8 @@ class PseudoHealthyTest(ScriptedLoadableModuleTest):
 
     def test_PseudoHealthy_phantom(self):
         from lesiongan.data.phantom import make_case
+        from LesionGANLib.nodes import updateNodeFromVolume
         from lesiongan.infer.catalog import default_model_path
-        from PseudoHealthyLib.nodes import updateNodeFromVolume
 
         self.delayDisplay("Making a phantom case")
         case = make_case(0, size="tiny")
@@ -141,7 +194,7 @@ class PseudoHealthyTest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("Running the demo model")
         logic = PseudoHealthyLogic()
-        result = logic.process(inputVolume, modelPath, threshold=0.1, device="auto")
+        result = logic.process(inputVolume, modelPath, threshold=ANTGAN_THRESHOLD, device="auto")
         logic.showResults(inputVolume, heatmapOpacity=0.5)
         np.testing.assert_array_equal(slicer.util.arrayFromVolume(inputVolume), before)
         difference = slicer.util.arrayFromVolume(slicer.mrmlScene.GetNodeByID(result.differenceNodeID))

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# The Slicer module libraries are plain packages inside the module folders, as in Slicer.
-for module_dir in ("PseudoHealthy", "LesionSynthesis", "Training"):
+# The Slicer module libraries are plain packages inside the module folders, as in Slicer;
+# LesionGANLib (the package the modules share) is at the top, beside lesiongan.
+for module_dir in ("PseudoHealthy", "LesionSynthesis", "LesionGANTraining"):
     sys.path.insert(0, str(ROOT / module_dir))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

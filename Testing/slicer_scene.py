@@ -17,7 +17,7 @@ import slicer
 import vtk
 
 from lesiongan.data.volume import Volume
-from PseudoHealthyLib.nodes import updateNodeFromVolume
+from LesionGANLib.nodes import updateNodeFromVolume
 
 # Slicer's default slice views and their orientations.
 SLICE_VIEWS = {"Red": "Axial", "Yellow": "Sagittal", "Green": "Coronal"}

@@ -15,8 +15,8 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 ALLOWED_WIDGET_CLASS = re.compile(r"^(Q|ctk|qMRML|qSlicer)\w+$")
-SHARED_WIDGETS_PACKAGE = "LesionGANWidgets"  # the panel pieces in PseudoHealthy/, shared by the modules
-SHARED_WIDGETS_FILE = REPO / "PseudoHealthy" / SHARED_WIDGETS_PACKAGE / "__init__.py"
+SHARED_PACKAGE = REPO / "LesionGANLib"  # the Slicer package the modules share
+SHARED_WIDGETS_FILE = SHARED_PACKAGE / "widgets.py"  # its only part that talks to Qt
 
 
 def moduleFolder(name: str) -> Path:
@@ -70,13 +70,12 @@ def importedModules(path: Path) -> set[str]:
 
 
 def mayImportQt(module: Path, path: Path) -> bool:
-    """Only the module's widget file and the shared widgets package talk to Qt; *Lib never does."""
-    relative = path.relative_to(module)
-    return relative == Path(f"{module.name}.py") or relative.parts[0] == SHARED_WIDGETS_PACKAGE
+    """Only the module's widget file talks to Qt (and LesionGANLib.widgets); *Lib never does."""
+    return path.relative_to(module) == Path(f"{module.name}.py")
 
 
 def libraryFiles(module: Path) -> list[Path]:
-    """The module's scripts other than its widget file and the shared widgets package."""
+    """The module's scripts other than its widget file."""
     return [path for path in pythonFiles(module) if not mayImportQt(module, path)]
 
 

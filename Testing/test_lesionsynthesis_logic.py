@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from lesiongan.errors import Cancelled, InputError, VolumeError
 from LesionSynthesisLib import LesionSynthesisLogic
-from PseudoHealthyLib.nodes import updateNodeFromVolume
+from LesionGANLib.nodes import updateNodeFromVolume
 from slicer_scene import slicer_scene  # noqa: F401  (fixture)
 from synthesis_support import brain_with_ventricles, write_noise_model, write_painting_model
 

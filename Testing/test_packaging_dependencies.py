@@ -1,8 +1,8 @@
 """The decisions behind installing LesionGAN's needs inside Slicer, run with plain callables.
 
 The `slicer` argument here is a namespace holding only the attributes the decision reads
-(`modules.pytorchutils`, `pydeps.pip_ensure`, `util.pip_install`); installs are recorded,
-not run.
+(`modules.pytorchutils`, `packaging.pip_ensure`, `util.pip_install`); installs are recorded,
+not run. `slicer.packaging.pip_ensure` is Slicer 5.12's (its signature is checked below).
 """
 
 from __future__ import annotations
@@ -53,13 +53,16 @@ def test_a_malformed_requirements_file_is_named(tmp_path):
         deps.read_requirements(tmp_path / "absent.txt")
 
 
-def _slicer(calls: list, pytorch_extension: bool = True, pydeps: bool = True) -> SimpleNamespace:
+def _slicer(calls: list, pytorch_extension: bool = True, packaging: bool = True) -> SimpleNamespace:
     modules = SimpleNamespace(pytorchutils=object()) if pytorch_extension else SimpleNamespace()
     slicer = SimpleNamespace(modules=modules, util=SimpleNamespace(pip_install=lambda text: calls.append(("pip_install", text))))
-    if pydeps:
-        slicer.pydeps = SimpleNamespace(
-            pip_ensure=lambda reqs, **kw: calls.append(("pip_ensure", [str(r) for r in reqs], kw))
-        )
+    if packaging:
+        def pip_ensure(requirements, constraints=None, skip_packages=None, prompt_install=True, prompt_restart=True,
+                       requester=None, skip_in_testing=True, show_progress=True):  # Slicer 5.12's signature
+            calls.append(("pip_ensure", [str(r) for r in requirements],
+                          {"prompt_install": prompt_install, "requester": requester}))
+
+        slicer.packaging = SimpleNamespace(pip_ensure=pip_ensure)
     return slicer
 
 
@@ -76,9 +79,9 @@ def test_plan_picks_pytorchutils_for_torch_and_pip_ensure_for_the_rest(tmp_path)
     plan = deps.install_plan(_slicer([]), path, torch_requirement="torch>=9999")
     assert [(step.installer, step.packages) for step in plan] == [
         ("PyTorchUtils", ("torch>=9999",)),
-        ("slicer.pydeps.pip_ensure", (ABSENT,)),
+        ("slicer.packaging.pip_ensure", (ABSENT,)),
     ]
-    older_slicer = deps.install_plan(_slicer([], pydeps=False), path)
+    older_slicer = deps.install_plan(_slicer([], packaging=False), path)
     assert [(step.installer, step.packages) for step in older_slicer] == [("slicer.util.pip_install", (ABSENT,))]
 
 
@@ -98,8 +101,8 @@ def test_ensure_asks_once_then_installs_with_the_planned_tools(tmp_path):
     assert done is False  # recorded, not installed: the check after installing still sees them missing
 
     calls.clear()
-    deps.ensure_requirements(_slicer(calls, pydeps=False), path, confirm=lambda m: True)
-    assert calls == [("pip_install", ABSENT)]
+    deps.ensure_requirements(_slicer(calls, packaging=False), path, confirm=lambda m: True)
+    assert calls == [("pip_install", [ABSENT])]
 
 
 def test_a_refusal_installs_nothing(tmp_path):
@@ -119,3 +122,28 @@ def test_without_the_pytorch_extension_the_user_is_told_what_to_install(tmp_path
             confirm=lambda m: calls.append("asked") or True, torch_requirement="torch>=9999",
         )
     assert calls == []
+
+
+def test_on_slicer_without_pip_ensure_the_fallback_is_logged(tmp_path, caplog):
+    calls: list = []
+    with caplog.at_level("WARNING"):
+        deps.ensure_requirements(_slicer(calls, packaging=False), _requirements(tmp_path, ABSENT), confirm=lambda m: True)
+    assert calls == [("pip_install", [ABSENT])]
+    assert "slicer.packaging.pip_ensure" in caplog.text and "slicer.util.pip_install" in caplog.text
+
+
+def test_each_use_asks_only_for_its_own_packages(tmp_path):
+    inference = deps.requirements_for("inference")
+    names = {text.split(">")[0].lower() for text in inference}
+    assert names == {"numpy", "simpleitk", "scipy", "packaging"}  # what running a model imports
+    training = deps.requirements_for("inference", "training")
+    assert any(text.startswith("tensorboard") for text in training)
+    assert not any(text.startswith(("tensorboard", "nilearn")) for text in inference)
+    assert deps.requirements_for("phantom") == ["nilearn>=0.10", "pillow>=9"]
+    with pytest.raises(InputError, match="not one of"):
+        deps.requirements_for("inference", "everything")
+    calls: list = []
+    slicer = _slicer(calls)
+    deps.ensure_requirements(slicer, None, confirm=lambda m: True, torch_requirement="torch>=1",
+                             requirements=[ABSENT, "numpy>=1.0"])
+    assert calls == [("pip_ensure", [ABSENT], {"prompt_install": False, "requester": "LesionGAN"})]

@@ -73,7 +73,9 @@ def cmake_variables(commands: list[tuple[str, list[str]]]) -> dict[str, list[str
 
 TOP = cmake_commands(ROOT / "CMakeLists.txt")
 TOP_VARIABLES = cmake_variables(TOP)
-MODULES = [arguments[0] for name, arguments in TOP if name == "add_subdirectory"]
+SUBDIRECTORIES = [arguments[0] for name, arguments in TOP if name == "add_subdirectory"]
+SHARED_PACKAGE = "LesionGANLib"
+MODULES = [name for name in SUBDIRECTORIES if name != SHARED_PACKAGE]
 
 
 def test_top_level_has_the_extension_fields_and_depends_on_pytorch():
@@ -92,14 +94,21 @@ def test_top_level_has_the_extension_fields_and_depends_on_pytorch():
         assert url.startswith("https://"), url
 
 
-def test_every_module_is_listed_and_the_core_package_is_installed():
-    assert MODULES == ["PseudoHealthy", "LesionSynthesis", "Training"]
-    installs = [arguments for name, arguments in TOP if name == "install"]
-    package = next(a for a in installs if a[:2] == ["DIRECTORY", "lesiongan"])
-    assert package[package.index("DESTINATION") + 1] == "${Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR}"
-    assert "FILES_MATCHING" in package and "*.py" in package and "/resources/.+" in package
-    requirements = next(a for a in installs if a[:2] == ["FILES", "Resources/requirements.txt"])
-    assert requirements[requirements.index("DESTINATION") + 1].endswith("/lesiongan/resources")
+def test_every_module_and_the_shared_package_are_listed_and_the_core_goes_to_the_build_tree():
+    assert SUBDIRECTORIES == [SHARED_PACKAGE, "PseudoHealthy", "LesionSynthesis", "LesionGANTraining"]
+    # lesiongan is copied beside the modules in the build tree (where the generic tests and the
+    # SlicerWithLesionGAN launcher run) and installed from there, not only installed.
+    compiled = next(a for name, a in TOP if name == "ctkmacrocompilepythonscript")
+    assert compiled[compiled.index("DESTINATION_DIR") + 1] == "${CMAKE_BINARY_DIR}/${Slicer_QTSCRIPTEDMODULES_LIB_DIR}"
+    assert compiled[compiled.index("INSTALL_DIR") + 1] == "${Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR}"
+    assert "NO_INSTALL_SUBDIR" in compiled
+    globs = {a[1]: a for name, a in TOP if name == "file" and a[0] == "GLOB_RECURSE"}
+    assert "${CMAKE_CURRENT_SOURCE_DIR}/lesiongan/*.py" in globs["LESIONGAN_PYTHON_SCRIPTS"]
+    assert "${CMAKE_CURRENT_SOURCE_DIR}/lesiongan/resources/*" in globs["LESIONGAN_PYTHON_RESOURCES"]
+    assert [a for name, a in TOP if name == "install"] == []  # everything goes through the build tree
+    requirements = next(a for name, a in TOP if name == "configure_file")
+    assert requirements[:2] == ["Resources/requirements.txt",
+                                "${CMAKE_BINARY_DIR}/${Slicer_QTSCRIPTEDMODULES_LIB_DIR}/lesiongan/resources/requirements.txt"]
 
 
 def _module_files(module_dir: Path) -> tuple[set[str], set[str]]:
@@ -154,7 +163,7 @@ def module_listing_problems(module_dir: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("module", SUBDIRECTORIES)
 def test_module_cmakelists_lists_every_script_and_resource(module):
     # A module in the add_subdirectory list without its folder breaks the extension build.
     problems = module_listing_problems(ROOT / module)
@@ -235,8 +244,8 @@ def test_licence_is_bsd_3_clause():
 
 def test_every_catalog_screenshot_is_a_committed_picture():
     """EXTENSION_SCREENSHOTURLS point into this repository: each file is there and is a PNG
-    a catalog can show (scripts/render_panels.py --catalog writes them)."""
-    urls = TOP_VARIABLES["EXTENSION_SCREENSHOTURLS"]
+    a catalog can show (scripts/render_panels.py writes them)."""
+    urls = description_check_urls((ROOT / "CMakeLists.txt").read_text(encoding="utf-8"))["screenshots"]
     assert len(urls) == len(MODULES)
     for url in urls:
         relative = url.split("/main/", 1)[1]
@@ -244,3 +253,49 @@ def test_every_catalog_screenshot_is_a_committed_picture():
         assert path.is_file(), f"{url}: {relative} is not in the repository"
         with Image.open(path) as image:
             assert image.format == "PNG" and min(image.size) >= 300, (relative, image.size)
+
+
+# ---------------------------------------------------------------- the ExtensionsIndex checks
+# Slicer/ExtensionsIndex scripts/check_description_files.py reads CMakeLists.txt with these
+# patterns (re.IGNORECASE | re.MULTILINE), and accepts these categories (a subset of its list).
+PROJECT_PATTERN = r"project\s*\(\s*([^\s\)\n\r]+)"
+ICON_URL_PATTERN = r'set\s*\(EXTENSION_ICONURL\s*"([^"]+)"[ ]*\)'
+SCREENSHOT_URLS_PATTERN = r'set\s*\(EXTENSION_SCREENSHOTURLS\s*"([^"]+)"\)'
+ACCEPTED_CATEGORIES = {"Analysis", "Filtering", "Image Synthesis", "Neuroimaging", "Quantification",
+                       "Segmentation", "Training", "Utilities"}
+
+
+def description_check_urls(cmake_text: str) -> dict[str, list[str]]:
+    """What the ExtensionsIndex check finds: the project name, the icon URL, the screenshot URLs
+    (empty lists where its patterns find nothing: the check then fails)."""
+    flags = re.IGNORECASE | re.MULTILINE
+    project = re.findall(PROJECT_PATTERN, cmake_text, flags)
+    icons = re.findall(ICON_URL_PATTERN, cmake_text, flags)
+    screenshots = re.findall(SCREENSHOT_URLS_PATTERN, cmake_text, flags)
+    return {"project": project[:1], "icon": [url.strip() for url in icons[:1]],
+            "screenshots": screenshots[0].split() if screenshots else []}
+
+
+def test_the_extensions_index_description_check_reads_our_fields():
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    found = description_check_urls(text)
+    assert found["project"] == ["LesionGAN"]  # the catalog entry is LesionGAN.json
+    assert (ROOT / f"{found['project'][0]}.json").is_file()
+    assert found["icon"] == TOP_VARIABLES["EXTENSION_ICONURL"]
+    assert [url.rsplit("/", 1)[1] for url in found["screenshots"]] == [f"{module}.png" for module in MODULES]
+    for url in found["icon"] + found["screenshots"]:
+        assert url.startswith("https://raw.githubusercontent.com/lesiongan/SlicerLesionGAN/main/")
+        assert url.lower().endswith(".png")
+    entry = json.loads((ROOT / "LesionGAN.json").read_text(encoding="utf-8"))
+    assert entry["category"] in ACCEPTED_CATEGORIES
+    assert entry["scm_url"].split("://")[0] in ("git", "https")
+    repository = entry["scm_url"].rstrip("/").rsplit("/", 1)[1].removesuffix(".git")
+    assert repository.startswith("Slicer") and not found["project"][0].lower().startswith("slicer")
+    assert b"\r" not in (ROOT / "LesionGAN.json").read_bytes()  # LF line endings only
+
+
+def test_the_description_check_rejects_a_multi_line_screenshot_list():
+    multiLine = 'set(EXTENSION_SCREENSHOTURLS\n  "https://a/1.png"\n  "https://a/2.png"\n  )\n'
+    assert description_check_urls(multiLine)["screenshots"] == []
+    oneString = 'set(EXTENSION_SCREENSHOTURLS "https://a/1.png https://a/2.png")\n'
+    assert description_check_urls(oneString)["screenshots"] == ["https://a/1.png", "https://a/2.png"]

@@ -16,7 +16,7 @@ from lesiongan.infer.modelfile import save_model
 from lesiongan.nets import build_network
 from PseudoHealthyLib import PseudoHealthyLogic
 from PseudoHealthyLib.logic import ROLES, SEGMENT_ID
-from PseudoHealthyLib.nodes import ijkToRasArray, volumeFromNode
+from LesionGANLib.nodes import ijkToRasArray, volumeFromNode
 from slicer_scene import SlicerScene, obliqueGeometryVolume, slicer_scene  # noqa: F401  (fixture)
 
 OUTPUT_IDS = ("pseudoHealthyNodeID", "differenceNodeID", "maskNodeID", "segmentationNodeID", "foregroundNodeID")
@@ -192,6 +192,24 @@ def test_bad_inputs_are_named(case, modelPath, tmp_path):
                                className="vtkMRMLLabelMapVolumeNode")
     with pytest.raises(InputError, match="Labels"):
         logic.process(labelmap, modelPath)
+    nodes = built.nodeCount()
+    with pytest.raises(InputError, match="model: must be a model file path.*not int 12345"):
+        logic.process(inputNode, model=12345)
+    assert built.nodeCount() == nodes
+
+
+def test_the_threshold_is_the_models_own_unless_given(case, tmp_path):
+    built, inputNode, logic = case
+    torch.manual_seed(0)
+    net = build_network("resnet_generator", in_channels=1, out_channels=1, ngf=4, n_blocks=1, shortcut=True)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.normal_(0.0, 0.2)
+    calibrated = save_model(tmp_path / "calibrated.pt", method="antgan", networks={"a2n": net},
+                            conventions={"modalities": ["flair"], "threshold": 0.3}, provenance={})
+    assert logic.modelThreshold(calibrated) == pytest.approx(0.3)
+    assert logic.process(inputNode, calibrated).threshold == pytest.approx(0.3)
+    assert logic.process(inputNode, calibrated, threshold=0.1).threshold == pytest.approx(0.1)
 
 
 def test_heatmap_prefers_slicers_inferno(case):

@@ -1,5 +1,5 @@
 """Static checks of the PseudoHealthy module: the .ui and the widget agree, files compile,
-qt/ctk stay in the widget file and the shared widgets package, and the CMake lists name every file."""
+qt/ctk stay in the widget file and LesionGANLib.widgets, and the CMake lists name every file."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ def test_every_ui_name_the_widget_uses_exists():
 
 @pytest.mark.parametrize("module", ["PseudoHealthy", "LesionSynthesis"])
 def test_every_ui_name_the_shared_model_panel_uses_exists(module):
-    """The panels built on LesionGANWidgets.ModelPanelWidget have the elements it drives."""
+    """The panels built on LesionGANLib.widgets.ModelPanelWidget have the elements it drives."""
     assert "(ModelPanelWidget)" in (static.moduleFolder(module) / f"{module}.py").read_text(encoding="utf-8")
     used = static.uiNamesUsed(SHARED_WIDGETS)
     assert {"modelComboBox", "progressBar", "statusLabel"} <= used
     uiFile = static.moduleFolder(module) / "Resources" / "UI" / f"{module}.ui"
     missing = static.uiNamesMissing(SHARED_WIDGETS, uiFile)
-    assert not missing, f"LesionGANWidgets uses {sorted(missing)}, which {uiFile.name} does not define"
+    assert not missing, f"LesionGANLib.widgets uses {sorted(missing)}, which {uiFile.name} does not define"
 
 
 def test_ui_uses_only_qt_ctk_and_slicer_widgets():
@@ -42,9 +42,11 @@ test_module_file_compiles = static.compileTest(MODULE)
 
 
 def test_only_the_widget_file_and_shared_widgets_import_qt_or_ctk():
-    assert {"slicer", static.SHARED_WIDGETS_PACKAGE} <= static.importedModules(WIDGET_FILE)
+    assert {"slicer", "LesionGANLib"} <= static.importedModules(WIDGET_FILE)
     assert {"qt", "slicer"} <= static.importedModules(SHARED_WIDGETS)
     assert not static.libraryFilesImporting(MODULE, {"qt", "ctk"})
+    shared = [path for path in static.pythonFiles(static.SHARED_PACKAGE) if path != SHARED_WIDGETS]
+    assert shared and not [path.name for path in shared if {"qt", "ctk"} & static.importedModules(path)]
 
 
 def test_cmake_lists_every_script_and_resource():

@@ -18,7 +18,7 @@ from lesiongan.errors import InputError, LayoutError, ModelFileError
 from lesiongan.infer import catalog
 from lesiongan.train.checkpoint import load_checkpoint
 from slicer_scene import slicer_scene  # noqa: F401  (fixture)
-from TrainingLib import TrainingLogic, formatDuration, parseOptions, processes
+from LesionGANTrainingLib import LesionGANTrainingLogic, formatDuration, parseOptions, processes
 
 ITERATIONS = 100
 # CI-sized: 32x32 slices, 4-channel generators, a log line (and progress.json) every step.
@@ -48,7 +48,7 @@ def loggedSteps(text: str) -> list[int]:
 
 
 def test_summary_counts_subjects_modalities_and_slices(phantom: Path) -> None:
-    summary = TrainingLogic().summarizeData(phantom)
+    summary = LesionGANTrainingLogic().summarizeData(phantom)
     assert summary["subjects"] == 4 and summary["layout"] == "brats2018"
     assert summary["modalities"]["flair"] == 4
     # 4 cases of 32 axial slices; the phantom's lesion cases have abnormal slices
@@ -58,7 +58,7 @@ def test_summary_counts_subjects_modalities_and_slices(phantom: Path) -> None:
 
 def test_start_stop_resume_finish_and_use_model(phantom: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
-    logic = TrainingLogic()
+    logic = LesionGANTrainingLogic()
     runDir = tmp_path / "runs" / "tiny"
     run = logic.startRun("antgan", phantom, runDir, device="cpu", iterations=ITERATIONS, batchSize=2,
                          options=TINY_OPTIONS)
@@ -111,7 +111,7 @@ def test_a_vanished_process_whose_progress_says_running_is_failed(tmp_path: Path
     (runDir / "run.json").write_text(json.dumps({"pid": ended.pid, "arguments": []}))
     (runDir / "progress.json").write_text(json.dumps({"step": 3, "total": 10, "losses": {}, "state": "running"}))
     (runDir / "train.log").write_text("step 3/10\nKilled\n")
-    logic = TrainingLogic()
+    logic = LesionGANTrainingLogic()
     progress = logic.progress(runDir)
     assert progress["state"] == "failed" and "Killed" in progress["error"]
     assert logic.listRuns(tmp_path)[0]["state"] == "failed"
@@ -154,7 +154,7 @@ def test_bad_input_is_refused_before_any_process_starts(problem: str, phantom: P
     children = dict(processes._children)
     before = sorted(tmp_path.rglob("*"))
     with pytest.raises(expected) as error:
-        TrainingLogic().startRun(**arguments)
+        LesionGANTrainingLogic().startRun(**arguments)
     assert str(error.value)  # says which input and what is wrong
     assert processes._children == children, "a process was started"
     assert sorted(tmp_path.rglob("*")) == before, "files were written"
@@ -177,7 +177,7 @@ def test_loss_plot_follows_log_csv(slicer_scene, tmp_path: Path) -> None:  # noq
     runDir.mkdir()
     log = runDir / "log.csv"
     log.write_text("step,seconds,G,D_N,lr_G\n1,0.1,2.0,0.9,0.0002\n2,0.2,1.5,0.8,0.0002\n")
-    logic = TrainingLogic(scene=slicer_scene.scene)
+    logic = LesionGANTrainingLogic(scene=slicer_scene.scene)
     assert logic.updateLossPlot(tmp_path) is None  # nothing logged there
     chart = logic.updateLossPlot(runDir)
     series = [chart.GetNthPlotSeriesNode(i) for i in range(chart.GetNumberOfPlotSeriesNodes())]
@@ -186,7 +186,7 @@ def test_loss_plot_follows_log_csv(slicer_scene, tmp_path: Path) -> None:  # noq
     assert table.GetNumberOfRows() == 2 and table.GetTable().GetValueByName(1, "G").ToDouble() == 1.5
     with log.open("a") as handle:
         handle.write("3,0.3,1.2,0.7,0.0001\n4,0.4")  # the last row is being written
-    again = TrainingLogic(scene=slicer_scene.scene).updateLossPlot(runDir)  # e.g. the panel reopened
+    again = LesionGANTrainingLogic(scene=slicer_scene.scene).updateLossPlot(runDir)  # e.g. the panel reopened
     assert again is chart and chart.GetNumberOfPlotSeriesNodes() == 2
     assert table.GetNumberOfRows() == 3
     assert slicer_scene.scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 1

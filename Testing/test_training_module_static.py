@@ -1,13 +1,13 @@
-"""Static checks of the Training module: the .ui and the widget agree, files compile, qt/ctk
+"""Static checks of the LesionGANTraining module: the .ui and the widget agree, files compile, qt/ctk
 stay in the widget file, the CMake lists name every file, the icon is 128 px."""
 
 from __future__ import annotations
 
 import slicer_static as static
 
-MODULE = static.moduleFolder("Training")
-WIDGET_FILE = MODULE / "Training.py"
-UI_FILE = MODULE / "Resources" / "UI" / "Training.ui"
+MODULE = static.moduleFolder("LesionGANTraining")
+WIDGET_FILE = MODULE / "LesionGANTraining.py"
+UI_FILE = MODULE / "Resources" / "UI" / "LesionGANTraining.ui"
 
 
 def test_every_ui_name_the_widget_uses_exists():
@@ -37,7 +37,7 @@ def test_only_the_widget_file_imports_qt_ctk_or_vtk():
 
 
 def test_cmake_lists_every_script_and_resource_and_the_self_test():
-    assert "class TrainingTest(ScriptedLoadableModuleTest)" in WIDGET_FILE.read_text(encoding="utf-8")
+    assert "class LesionGANTrainingTest(ScriptedLoadableModuleTest)" in WIDGET_FILE.read_text(encoding="utf-8")
     assert not static.cmakeProblems(MODULE)
 
 

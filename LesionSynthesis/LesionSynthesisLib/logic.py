@@ -17,18 +17,20 @@ from collections.abc import Callable
 import numpy as np
 import slicer
 
-from lesiongan.data.volume import Volume
-from lesiongan.errors import InputError, VolumeError
-from lesiongan.synthesis import BLEND_MARGIN_MM, TuringTest, paint_lesion, random_lesion_masks
-from PseudoHealthyLib import PseudoHealthyLogic
-from PseudoHealthyLib.base import SceneLogic
-from PseudoHealthyLib.nodes import (
+from LesionGANLib.models import ModelCache
+from LesionGANLib.nodes import (
     copyParentTransform,
     placeInSubjectHierarchy,
     setSourceVolume,
     updateNodeFromVolume,
     volumeFromNode,
 )
+from LesionGANLib.scenelogic import SceneLogic
+from lesiongan.data.volume import Volume
+from lesiongan.errors import InputError, VolumeError
+
+# lesiongan.synthesis imports torch: it is imported where used, so that Slicer can load the
+# module (and install torch at the first run) on a computer without torch.
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
@@ -40,11 +42,11 @@ class LesionSynthesisLogic(SceneLogic):
 
     def __init__(self, scene: slicer.vtkMRMLScene | None = None) -> None:
         super().__init__(scene)
-        self._models = PseudoHealthyLogic(scene)  # shares its model loading and caching
+        self._models = ModelCache()
 
     def loadModel(self, model: object = None) -> object:
-        """A loaded model: None is the shipped demo model, a path is loaded (and cached)."""
-        return self._models.loadModel(model)
+        """A loaded model: None is the shipped demo model, a path or name is loaded (and cached)."""
+        return self._models.load(model)
 
     # ---------------------------------------------------------------- regions
     def regionFromNode(self, maskNode: slicer.vtkMRMLNode, volumeNode: slicer.vtkMRMLScalarVolumeNode) -> np.ndarray:
@@ -76,23 +78,26 @@ class LesionSynthesisLogic(SceneLogic):
 
     # ---------------------------------------------------------------- synthesis
     def synthesizeLesion(self, volumeNode: slicer.vtkMRMLScalarVolumeNode, maskNode: slicer.vtkMRMLNode,
-                         model: object = None, blendMargin: float = BLEND_MARGIN_MM, device: str = "auto",
+                         model: object = None, blendMargin: float | None = None, device: str = "auto",
                          progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
                          ) -> tuple[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLLabelMapVolumeNode]:
         """A new volume with a lesion synthesized inside the painted region and a labelmap of that
-        region (label 1). Outside the region plus `blendMargin` mm the new volume equals the input."""
+        region (label 1). Outside the region plus `blendMargin` mm (None: the library's default)
+        the new volume equals the input."""
         self._checkInput(volumeNode)
         region = self.regionFromNode(maskNode, volumeNode)
         return self._paint(volumeNode, region.astype(np.uint8), model, blendMargin, device, progress, cancel)
 
     def randomLesions(self, volumeNode: slicer.vtkMRMLScalarVolumeNode, count: int, radiusMm: float,
                       seed: int = 0, model: object = None, tissueNode: slicer.vtkMRMLScalarVolumeNode | None = None,
-                      blendMargin: float = BLEND_MARGIN_MM, device: str = "auto",
+                      blendMargin: float | None = None, device: str = "auto",
                       progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
                       ) -> tuple[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLLabelMapVolumeNode]:
         """`count` lesions of about `radiusMm` at random plausible places (inside the brain, away
         from the ventricles; `tissueNode` is a tissue map with CSF = 1 when known), then synthesized.
         The labelmap numbers the lesions 1..count."""
+        from lesiongan.synthesis import random_lesion_masks
+
         self._checkInput(volumeNode)
         volume = volumeFromNode(volumeNode)
         tissue = None if tissueNode is None else volumeFromNode(tissueNode).array.astype(np.uint8)
@@ -112,7 +117,7 @@ class LesionSynthesisLogic(SceneLogic):
         images = sample_images(loaded, count, seed, device)[:, 0]
         spacing = float(loaded.conventions.get("spacing") or 1.0)
         volume = Volume(images, (spacing, spacing, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
-        node = self.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", self.scene.GetUniqueNameByString(name))
+        node = self.addNode("vtkMRMLScalarVolumeNode", name)
         try:
             updateNodeFromVolume(node, volume)
             node.SetAttribute("LesionGAN.Role", SAMPLES_ROLE)
@@ -130,11 +135,10 @@ class LesionSynthesisLogic(SceneLogic):
         array = volumeFromNode(volumeNode).array
         return [plane for plane in array if plane.max() > plane.min()]
 
-    def turingTest(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
-                   syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode, nEach: int, seed: int = 0) -> TuringTest:
-        """A Visual Turing Test of `nEach` real and `nEach` synthetic slices of two volume nodes.
-        Real slices are centre-padded or cropped to the synthetic size (background filled), so that
-        their size gives nothing away."""
+    def comparableSlices(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
+                         syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode) -> tuple[list, list]:
+        """(real, synthetic) slices of two volume nodes, the real ones centre-padded or cropped
+        to the synthetic size (background filled), so that their size gives nothing away."""
         from lesiongan.data.slicing import center_pad_crop
 
         synthetic = self.slicesOf(syntheticVolumeNode)
@@ -142,13 +146,34 @@ class LesionSynthesisLogic(SceneLogic):
         if synthetic and real:
             size = synthetic[0].shape
             real = [center_pad_crop(plane, size, fill=float(plane.min())) for plane in real]
+        return real, synthetic
+
+    def turingTest(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
+                   syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode, nEach: int, seed: int = 0):
+        """A Visual Turing Test (a `lesiongan.synthesis.TuringTest`) of `nEach` real and `nEach`
+        synthetic slices of two volume nodes (see `comparableSlices`)."""
+        from lesiongan.synthesis import TuringTest
+
+        real, synthetic = self.comparableSlices(realVolumeNode, syntheticVolumeNode)
         return TuringTest(real, synthetic, nEach, seed)
+
+    def machineTest(self, realVolumeNode: slicer.vtkMRMLScalarVolumeNode,
+                    syntheticVolumeNode: slicer.vtkMRMLScalarVolumeNode, seed: int = 0) -> float:
+        """The Turing test taken by a classifier (a two-sample test) on the same slices a person
+        sees: its accuracy, about 0.5 when it cannot tell real from synthetic."""
+        from lesiongan.synthesis import machine_judgement
+
+        real, synthetic = self.comparableSlices(realVolumeNode, syntheticVolumeNode)
+        return machine_judgement(real, synthetic, seed=seed)
 
     # ---------------------------------------------------------------- helpers
     def _paint(self, volumeNode, labels: np.ndarray, model, blendMargin, device, progress, cancel):
+        from lesiongan.synthesis import BLEND_MARGIN_MM, paint_lesion
+
         volume = volumeFromNode(volumeNode)
         painted = paint_lesion(volume, volume.with_array(labels), self.loadModel(model),
-                               blend_margin_mm=blendMargin, device=device, progress=progress, cancel=cancel)
+                               blend_margin_mm=BLEND_MARGIN_MM if blendMargin is None else blendMargin,
+                               device=device, progress=progress, cancel=cancel)
         logging.info("LesionSynthesis: %s painted with %s in %.1f s on %s", volumeNode.GetName(), painted.role,
                      painted.seconds, painted.device)
         # Nodes are made only once the model has finished: a cancel or failure leaves the scene as it was.
@@ -172,7 +197,7 @@ class LesionSynthesisLogic(SceneLogic):
         return outputNode, labelNode
 
     def _newNode(self, className: str, name: str, sourceNode, role: str, created: list):
-        node = self.scene.AddNewNodeByClass(className, self.scene.GetUniqueNameByString(name))
+        node = self.addNode(className, name)
         created.append(node)
         setSourceVolume(node, sourceNode, role)
         copyParentTransform(node, sourceNode)

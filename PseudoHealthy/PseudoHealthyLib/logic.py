@@ -5,7 +5,8 @@ nodes are made and updated here. Typical use from Slicer's Python console::
 
     from PseudoHealthyLib import PseudoHealthyLogic
     logic = PseudoHealthyLogic()
-    result = logic.process(slicer.util.getNode("BraTS_flair"), threshold=0.1)
+    result = logic.process(slicer.util.getNode("BraTS_flair"))  # the model's own threshold
+    logic.rethreshold(slicer.util.getNode("BraTS_flair"), 0.1)   # ANT-GAN's
     logic.showResults(slicer.util.getNode("BraTS_flair"))
 """
 
@@ -15,15 +16,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import slicer
 
-from lesiongan.errors import InputError, ModelFileError, VolumeError
-
-from .base import SceneLogic
-from .nodes import (
+from LesionGANLib.models import ModelCache
+from LesionGANLib.nodes import (
     copyParentTransform,
     findOutputNodes,
     placeInSubjectHierarchy,
@@ -31,6 +29,8 @@ from .nodes import (
     updateNodeFromVolume,
     volumeFromNode,
 )
+from LesionGANLib.scenelogic import SceneLogic
+from lesiongan.errors import InputError, VolumeError
 
 ROLES = ("pseudoHealthy", "difference", "foreground", "mask", "segmentation")
 SEGMENT_ID = "Anomaly"
@@ -71,32 +71,28 @@ class PseudoHealthyLogic(SceneLogic):
 
     def __init__(self, scene: slicer.vtkMRMLScene | None = None) -> None:
         super().__init__(scene)
-        self._modelCache: dict[tuple[str, float], object] = {}
+        self._models = ModelCache()
 
     # ---------------------------------------------------------------- model
     def loadModel(self, model: object = None) -> object:
-        """A loaded model file: `None` means the shipped demo model; a path is loaded once and
-        cached until the file changes; anything else is taken as an already loaded model."""
-        if model is not None and not isinstance(model, (str, Path)):
-            return model
-        from lesiongan.infer import catalog, modelfile
+        """A loaded model file: `None` means the shipped demo model; a path or model name is
+        loaded once and cached until the file changes; a loaded model is taken as it is."""
+        return self._models.load(model)
 
-        path = Path(model) if model is not None else catalog.default_model_path()
-        if not path.is_file():
-            raise ModelFileError(path, "no such model file")
-        key = (str(path.resolve()), path.stat().st_mtime)
-        if key not in self._modelCache:
-            self._modelCache = {key: modelfile.load_model(path)}
-        return self._modelCache[key]
+    def modelThreshold(self, model: object = None) -> float:
+        """The mask threshold the model file carries (what `process` uses when given none)."""
+        return self._models.threshold(model)
 
     # ---------------------------------------------------------------- process
-    def process(self, inputVolume: slicer.vtkMRMLScalarVolumeNode, model: object = None, threshold: float = 0.1,
+    def process(self, inputVolume: slicer.vtkMRMLScalarVolumeNode, model: object = None,
+                threshold: float | None = None,
                 device: str = "auto", *, limitToForeground: bool = True, minimumComponentSize: int = 0,
                 batchSize: int | None = None, createNew: bool = False, heatmapOpacity: float | None = None,
                 progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
                 ) -> PseudoHealthyResult:
         """Run the model on `inputVolume` and add (or update) the output nodes.
 
+        `threshold` None is the model file's own (calibrated) threshold.
         A second run on the same input updates the nodes of the first unless `createNew`.
         With `heatmapOpacity` the slice views also show the results (see `showResults`).
         `progress(done, total)` is called as slices are processed; when `cancel()` returns
@@ -108,6 +104,8 @@ class PseudoHealthyLogic(SceneLogic):
         self._checkInput(inputVolume)
         volume = volumeFromNode(inputVolume)
         loadedModel = self.loadModel(model)
+        if threshold is None:
+            threshold = float(loadedModel.threshold)
         logging.info("PseudoHealthy: processing %s", inputVolume.GetName())
         started = time.perf_counter()
         inference = engine.run_model(volume, loadedModel, role="a2n", threshold=threshold,
@@ -226,7 +224,7 @@ class PseudoHealthyLogic(SceneLogic):
         for role, (className, nodeName) in kinds.items():
             if role in outputs:
                 continue
-            node = scene.AddNewNodeByClass(className, scene.GetUniqueNameByString(nodeName))
+            node = self.addNode(className, nodeName)
             created.append(node)
             if role == "foreground":
                 node.HideFromEditorsOn()  # kept only so that rethreshold can limit the mask

@@ -3,14 +3,18 @@
 No slicer import here: the widgets pass the `slicer` module in, so the decisions
 (what is missing, which installer to use) run and are tested anywhere. Torch comes from
 the PyTorch extension (PyTorchUtils picks the CUDA build that fits the computer); the
-other packages come from pip, through `slicer.pydeps.pip_ensure` (Slicer 5.11+) or
-`slicer.util.pip_install` on older Slicer.
+other packages come from pip, through `slicer.packaging.pip_ensure` (Slicer 5.12+) or,
+on older Slicer, `slicer.util.pip_install` (a fallback that is logged).
+
+Each use asks only for what it needs (`PURPOSES`): running a model needs what Slicer
+already ships; the realism test, training and the phantom add their own packages.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +24,15 @@ from ..errors import InputError, LesionGANError
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 TORCH_REQUIREMENT = "torch>=2.1"
 REQUESTER = "LesionGAN"
+# What each use of LesionGAN in Slicer needs besides torch (checked, installed if missing).
+PURPOSES: dict[str, tuple[str, ...]] = {
+    "inference": ("numpy>=1.24", "SimpleITK>=2.3", "scipy>=1.10", "packaging>=21"),
+    "realism": ("scikit-learn>=1.3",),
+    "training": ("tqdm>=4.60", "tensorboard>=2.14", "pillow>=9", "pytorch-msssim>=1.0", "scikit-learn>=1.3"),
+    "phantom": ("nilearn>=0.10", "pillow>=9"),
+}
+PIP_ENSURE = "slicer.packaging.pip_ensure"
+PIP_INSTALL = "slicer.util.pip_install"
 
 
 def default_requirements_file() -> Path:
@@ -86,26 +99,37 @@ class InstallStep:
     description: str
 
 
-INSTALLERS = ("PyTorchUtils", "PyTorch extension missing", "slicer.pydeps.pip_ensure", "slicer.util.pip_install")
+INSTALLERS = ("PyTorchUtils", "PyTorch extension missing", PIP_ENSURE, PIP_INSTALL)
+
+
+def requirements_for(*purposes: str) -> list[str]:
+    """The requirements of the given `PURPOSES`, in order, each once."""
+    unknown = [purpose for purpose in purposes if purpose not in PURPOSES]
+    if unknown:
+        raise InputError("dependency purpose", f"{', '.join(unknown)} is not one of {', '.join(PURPOSES)}")
+    return list(dict.fromkeys(text for purpose in purposes for text in PURPOSES[purpose]))
 
 
 def _pip_ensure_of(slicer_module: object) -> Callable | None:
-    """`slicer.pydeps.pip_ensure` where this Slicer has it (5.11+), else None."""
-    pydeps = getattr(slicer_module, "pydeps", None)
-    if pydeps is None and isinstance(getattr(slicer_module, "__name__", None), str):
+    """`slicer.packaging.pip_ensure` where this Slicer has it (5.12+), else None."""
+    packaging = getattr(slicer_module, "packaging", None)
+    if packaging is None and isinstance(getattr(slicer_module, "__name__", None), str):
         try:  # a submodule: present on disk but not yet imported
-            pydeps = importlib.import_module(f"{slicer_module.__name__}.pydeps")
+            packaging = importlib.import_module(f"{slicer_module.__name__}.packaging")
         except ImportError:
-            pydeps = None
-    return getattr(pydeps, "pip_ensure", None)
+            packaging = None
+    return getattr(packaging, "pip_ensure", None)
 
 
 def install_plan(
     slicer_module: object,
     requirements_file: str | Path | None = None,
     torch_requirement: str = TORCH_REQUIREMENT,
+    requirements: list[str] | None = None,
 ) -> list[InstallStep]:
-    """What must be installed before LesionGAN runs in this Slicer; empty when nothing."""
+    """What must be installed before LesionGAN runs in this Slicer; empty when nothing.
+    `requirements` (see `requirements_for`) wins over `requirements_file`, which defaults
+    to the full list in requirements.txt."""
     plan = []
     if _unsatisfied([torch_requirement]):
         if hasattr(getattr(slicer_module, "modules", None), "pytorchutils"):
@@ -124,9 +148,12 @@ def install_plan(
                     "the PyTorch extension: install it from the Extensions Manager, then restart Slicer",
                 )
             )
-    missing = missing_requirements(requirements_file or default_requirements_file())
+    if requirements is not None:
+        missing = _unsatisfied(list(requirements))
+    else:
+        missing = missing_requirements(requirements_file or default_requirements_file())
     if missing:
-        installer = "slicer.pydeps.pip_ensure" if _pip_ensure_of(slicer_module) else "slicer.util.pip_install"
+        installer = PIP_ENSURE if _pip_ensure_of(slicer_module) else PIP_INSTALL
         plan.append(InstallStep(tuple(missing), installer, "Python packages: " + ", ".join(missing)))
     return plan
 
@@ -146,6 +173,7 @@ def ensure_requirements(
     confirm: Callable[[str], bool],
     torch_requirement: str = TORCH_REQUIREMENT,
     install_torch: Callable[[str], object] = _install_torch_with_pytorchutils,
+    requirements: list[str] | None = None,
 ) -> bool:
     """Make sure torch and the requirements are installed; True when they are.
 
@@ -154,7 +182,7 @@ def ensure_requirements(
     A missing PyTorch extension cannot be fixed from here: that raises LesionGANError
     with the steps for the user.
     """
-    plan = install_plan(slicer_module, requirements_file, torch_requirement)
+    plan = install_plan(slicer_module, requirements_file, torch_requirement, requirements)
     if not plan:
         return True
     blocked = [step for step in plan if step.installer == "PyTorch extension missing"]
@@ -166,11 +194,13 @@ def ensure_requirements(
     for step in plan:
         if step.installer == "PyTorchUtils":
             install_torch(torch_requirement)
-        elif step.installer == "slicer.pydeps.pip_ensure":
+        elif step.installer == PIP_ENSURE:
             from packaging.requirements import Requirement
 
             pip_ensure = _pip_ensure_of(slicer_module)
             pip_ensure([Requirement(text) for text in step.packages], prompt_install=False, requester=REQUESTER)
         else:
-            slicer_module.util.pip_install(" ".join(step.packages))
-    return not install_plan(slicer_module, requirements_file, torch_requirement)
+            logging.warning("LesionGAN: this Slicer has no %s (Slicer 5.12+); installing %s with %s instead",
+                            PIP_ENSURE, ", ".join(step.packages), PIP_INSTALL)
+            slicer_module.util.pip_install(list(step.packages))
+    return not install_plan(slicer_module, requirements_file, torch_requirement, requirements)

@@ -90,7 +90,7 @@ def unwrap(net: nn.Module) -> nn.Module:
     while True:
         if hasattr(net, "_orig_mod"):
             net = net._orig_mod  # torch.compile
-        elif isinstance(net, nn.parallel.DistributedDataParallel | nn.DataParallel):
+        elif isinstance(net, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
             net = net.module
         else:
             return net

@@ -4,8 +4,8 @@ The run is a separate, detached process, so closing the panel (or Slicer) does n
 everything about it lives in its run folder and is found again from there. No Qt here:
 this is also the Python console API::
 
-    from TrainingLib import TrainingLogic
-    logic = TrainingLogic()
+    from LesionGANTrainingLib import LesionGANTrainingLogic
+    logic = LesionGANTrainingLogic()
     print(logic.summarizeData("/data/BraTS2021"))
     run = logic.startRun("antgan", "/data/BraTS2021", "/runs/antgan1", iterations=20000, batchSize=4)
     logic.progress(run.runDir)["step"]
@@ -28,15 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import lesiongan
-from lesiongan.errors import InputError, ModelFileError
+from LesionGANLib.scenelogic import SceneLogic
 from lesiongan.data.volume import write_json
+from lesiongan.errors import InputError, ModelFileError
 
 from . import processes
-
-try:  # Inside Slicer the logic is a real scripted-module logic (parameter node, etc.).
-    from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
-except ImportError:  # slicer-core (MRML without the application) has no scripted-module base.
-    ScriptedLoadableModuleLogic = object
 
 RUN_FILE = "run.json"
 LOG_FILE = "train.log"
@@ -149,22 +145,9 @@ def _tail(path: Path, lines: int = 8) -> str:
         return ""
 
 
-class TrainingLogic(ScriptedLoadableModuleLogic):
-    """Console API of the Training module; every method takes and returns plain data."""
-
-    def __init__(self, scene=None) -> None:
-        if ScriptedLoadableModuleLogic is not object:
-            ScriptedLoadableModuleLogic.__init__(self)
-        self._scene = scene  # the MRML scene of the loss plot (default: Slicer's)
-
-    @property
-    def scene(self):
-        import slicer
-
-        scene = self._scene if self._scene is not None else getattr(slicer, "mrmlScene", None)
-        if scene is None:
-            raise InputError("MRML scene", "none given and slicer.mrmlScene does not exist (outside Slicer pass scene=)")
-        return scene
+class LesionGANTrainingLogic(SceneLogic):
+    """Console API of the LesionGANTraining module; every method takes and returns plain data.
+    The scene (default: Slicer's) only holds the loss plot."""
 
     # ------------------------------------------------------------ data
     def summarizeData(self, folder: str | os.PathLike, axis: str = "axial", countSlices: bool = True) -> dict[str, Any]:
@@ -406,8 +389,7 @@ class TrainingLogic(ScriptedLoadableModuleLogic):
         """The table and chart nodes of `runDir`, found by attribute (a reopened panel reuses them)."""
         nodes = {}
         for className in ("vtkMRMLTableNode", "vtkMRMLPlotChartNode"):
-            found = [node for node in self.scene.GetNodesByClass(className)
-                     if node.GetAttribute(RUN_ATTRIBUTE) == str(runDir)]
+            found = [node for node in self.nodesOfClass(className) if node.GetAttribute(RUN_ATTRIBUTE) == str(runDir)]
             if found:
                 nodes[className] = found[0]
             else:

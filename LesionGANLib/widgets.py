@@ -1,13 +1,16 @@
-"""Panel pieces shared by the LesionGAN modules (PseudoHealthy, LesionSynthesis, Training).
+"""Panel pieces shared by the LesionGAN modules (PseudoHealthy, LesionSynthesis, LesionGANTraining).
 
-The Qt side of the modules: their *Lib packages stay free of qt/ctk and usable from the console.
+The Qt side of the modules: the logics (the modules' *Lib packages and the rest of LesionGANLib)
+stay free of qt and usable from the console. A widget takes its logic as a constructor argument
+(a test or a script can pass its own); Slicer passes none and the widget makes the module's.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterable
 
 import qt
 import slicer
@@ -16,7 +19,10 @@ from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
+from . import dependencies
+
 BROWSE_ITEM = "Browse..."
+CATEGORY = "Image Synthesis"
 ACKNOWLEDGEMENT_TEXT = """
 Methods from: L. Sun et al., "An adversarial learning approach to medical image synthesis for
 lesion detection" (ANT-GAN), IEEE J Biomed Health Inform 2020; T. Xia, A. Chartsias,
@@ -28,11 +34,12 @@ generation", IEEE ISBI 2018.
 ShowProgress = Callable[[str, int, int], None]
 
 
-def describeModule(parent, title: str, helpText: str, dependencies: list[str]) -> None:
-    """The module's entry in Slicer: category, authors and acknowledgement common to LesionGAN."""
+def describeModule(parent, title: str, helpText: str) -> None:
+    """The module's entry in Slicer: category, authors and acknowledgement common to LesionGAN.
+    No module depends on another: what they share is this package."""
     parent.title = title
-    parent.categories = ["Image Synthesis"]
-    parent.dependencies = dependencies
+    parent.categories = [CATEGORY]
+    parent.dependencies = []
     parent.contributors = ["The LesionGAN authors"]
     parent.helpText = helpText
     parent.acknowledgementText = _(ACKNOWLEDGEMENT_TEXT)
@@ -47,16 +54,21 @@ def loadPanel(widget, uiFileName: str):
     return ui
 
 
-def ensureDependencies() -> bool:
-    """Torch (through the PyTorch extension) and the other packages are checked at the first run,
-    not at import, so that the panels open in a Slicer without them."""
-    from lesiongan.errors import LesionGANError
-    from lesiongan.infer.dependencies import ensure_requirements
+def showError(message: str, error: BaseException) -> None:
+    """An error dialog with what failed, the error itself and (under Details) its traceback."""
+    logging.error("%s %s", message, error)
+    details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    slicer.util.errorDisplay(f"{message}\n\n{error}", detailedText=details)
 
+
+def ensureDependencies(*purposes: str) -> bool:
+    """Torch and the packages of `purposes` (see `LesionGANLib.dependencies`), checked at the
+    first use rather than at import, so that the panels open in a Slicer without them. Every
+    failure (no PyTorch extension, pip, an import) is shown in a dialog; False then."""
     try:
-        return ensure_requirements(slicer, None, confirm=slicer.util.confirmOkCancelDisplay)
-    except LesionGANError as error:  # the PyTorch extension is missing: the message says what to do
-        slicer.util.errorDisplay(str(error))
+        return dependencies.ensure(purposes or ("inference",))
+    except Exception as error:  # any failure must reach the user, not only the console
+        showError(_("LesionGAN could not install what it needs."), error)
         return False
 
 
@@ -80,18 +92,26 @@ class ModelChoice:
         self.dialogParent = dialogParent
 
     def fill(self) -> None:
+        """(Re)list the models, keeping the current choice: called on each entry into the
+        module, so that a model registered meanwhile (by LesionGANTraining) is there."""
         combo = self.comboBox
-        combo.clear()
+        current = self.currentData() if combo.count else ""  # a browsed file is re-added by select()
+        combo.blockSignals(True)
         try:
-            from lesiongan.infer import catalog
+            combo.clear()
+            try:
+                from lesiongan.infer import catalog
 
-            for entry in catalog.list_models():
-                label = entry.name if entry.available else _("{name} (download)").format(name=entry.name)
-                combo.addItem(label, entry.name if entry.source == "download" else str(entry.path))
-                combo.setItemData(combo.count - 1, entry.description, qt.Qt.ToolTipRole)
-        except Exception as error:  # a broken manifest must not stop the panel from opening
-            logging.warning("%s: could not list models: %s", self.moduleName, error)
-        combo.addItem(BROWSE_ITEM, "")
+                for entry in catalog.list_models():
+                    label = entry.name if entry.available else _("{name} (download)").format(name=entry.name)
+                    combo.addItem(label, entry.name if entry.source == "download" else str(entry.path))
+                    combo.setItemData(combo.count - 1, entry.description, qt.Qt.ToolTipRole)
+            except Exception as error:  # a broken manifest must not stop the panel from opening
+                logging.warning("%s: could not list models: %s", self.moduleName, error)
+            combo.addItem(BROWSE_ITEM, "")
+            self.select(current)
+        finally:
+            combo.blockSignals(False)
 
     def currentData(self) -> str:
         return self.comboBox.itemData(self.comboBox.currentIndex) or ""
@@ -138,11 +158,12 @@ class ModelPanelWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     moduleName = ""
     logicClass: type | None = None
+    purposes: tuple[str, ...] = ("inference",)  # what a run needs installed
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, logic=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
+        self.logic = logic
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._running = False
@@ -151,7 +172,8 @@ class ModelPanelWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
         self.ui = loadPanel(self, f"{self.moduleName}.ui")
-        self.logic = self.logicClass()
+        if self.logic is None:
+            self.logic = self.logicClass()
         self.models = ModelChoice(self.ui.modelComboBox, self.moduleName, self.parent)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -171,6 +193,7 @@ class ModelPanelWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.removeObservers()
 
     def enter(self) -> None:
+        self.models.fill()
         self.initializeParameterNode()
 
     def exit(self) -> None:
@@ -193,7 +216,8 @@ class ModelPanelWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.inputVolume = firstVolume
 
     def releaseParameterNode(self) -> None:
-        if self._parameterNode:
+        """Disconnect the panel from its parameter node (a no-op when it is not connected)."""
+        if self._parameterNode and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
@@ -214,19 +238,24 @@ class ModelPanelWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # ------------------------------------------------------------ running
     def onModelActivated(self, index: int) -> None:
         self.models.onActivated(index, self._parameterNode)
+        self.modelChosen()
         self.updateButtons()
+
+    def modelChosen(self) -> None:
+        """Called when the user has picked a model."""
 
     def showProgress(self, text: str, done: int, total: int) -> None:
         showProgress(self.ui, text, done, total)
 
-    def runCancellable(self, failureText: str, work: Callable, finished: Callable) -> None:
+    def runCancellable(self, failureText: str, work: Callable, finished: Callable,
+                       purposes: Iterable[str] | None = None) -> None:
         """Run `work(progress, cancel)` and pass its result to `finished`; calling again while it
         runs (the button has become Cancel) asks it to stop. A cancelled run adds nothing."""
         if self._running:
             self._cancelRequested = True
             self.ui.statusLabel.text = _("Cancelling...")
             return
-        if not ensureDependencies():
+        if not ensureDependencies(*(purposes or self.purposes)):
             return
         from lesiongan.errors import Cancelled
 

@@ -1,7 +1,7 @@
-"""Training: the Slicer module that trains LesionGAN generators in a background process.
+"""LesionGAN Training: the Slicer module that trains LesionGAN generators in a background process.
 
-The work lives in TrainingLib (usable from the Python console); this file is the only one of
-the module that imports qt/ctk. A run is a detached `lesiongan train` process: closing the
+The work lives in LesionGANTrainingLib (usable from the Python console); this file is the only
+one of the module that imports qt/ctk. A run is a detached `lesiongan train` process: closing the
 panel or Slicer leaves it running, and the panel finds it again in its run folder.
 """
 
@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+try:
+    import LesionGANLib  # noqa: F401  (installed extension: beside the modules)
+except ImportError:  # a source checkout or release archive: LesionGANLib and lesiongan sit one folder up
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import qt
 import slicer
@@ -22,34 +28,36 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
-import LesionGANWidgets
-from LesionGANWidgets import describeModule, loadPanel
-from TrainingLib import TrainingLogic, formatDuration, parseOptions
-from TrainingLib.processes import pythonExecutable
+from LesionGANLib import widgets
+from LesionGANLib.widgets import describeModule, loadPanel
+from LesionGANTrainingLib import LesionGANTrainingLogic, formatDuration, parseOptions
+from LesionGANTrainingLib.processes import pythonExecutable
 
 POLL_MILLISECONDS = 2000
+SUMMARY_DELAY_MILLISECONDS = 700  # the data folder is read once typing in its field has paused
 STOP_GRACE_SECONDS = 60.0  # after a STOP request, SIGTERM a process that is still there
 SAMPLE_WIDTH = 384
 SETTINGS_PREFIX = "LesionGAN/Training/"
 
 
-class Training(ScriptedLoadableModule):
+class LesionGANTraining(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        # depends on PseudoHealthy for the panel pieces the LesionGAN modules share
         describeModule(self.parent, _("LesionGAN Training"), _("""
 Trains pseudo-healthy (ANT-GAN, pathology factorization, cGAN) and image (DCGAN, WGAN)
 generators on a data folder, in a background process that goes on when the panel or Slicer is
 closed. Follow the progress, the losses and the latest samples; stop, resume, and register the
 finished model for the PseudoHealthy and LesionSynthesis panels.
 See the <a href="https://github.com/lesiongan/SlicerLesionGAN/blob/main/docs/training_module.md">module documentation</a>.
-"""), dependencies=["PseudoHealthy"])
+"""))
 
 
-class TrainingWidget(ScriptedLoadableModuleWidget):
-    def __init__(self, parent=None) -> None:
+class LesionGANTrainingWidget(ScriptedLoadableModuleWidget):
+    purposes = ("inference", "training")  # what a run needs installed
+
+    def __init__(self, parent=None, logic=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
-        self.logic = None
+        self.logic = logic
         self.runDir: Path | None = None
         self.stopRequestedAt: float | None = None
         self.sampleModified = 0.0
@@ -57,12 +65,18 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        self.ui = loadPanel(self, "Training.ui")
-        self.logic = TrainingLogic()
+        self.ui = loadPanel(self, "LesionGANTraining.ui")
+        if self.logic is None:
+            self.logic = LesionGANTrainingLogic()
         self.settings = qt.QSettings()
         self.timer = qt.QTimer()
         self.timer.setInterval(POLL_MILLISECONDS)
         self.timer.connect("timeout()", self.refresh)
+        # ctkPathLineEdit reports every keystroke that makes a valid path: wait for a pause.
+        self.summaryTimer = qt.QTimer()
+        self.summaryTimer.setSingleShot(True)
+        self.summaryTimer.setInterval(SUMMARY_DELAY_MILLISECONDS)
+        self.summaryTimer.connect("timeout()", self.summarizeDataFolder)
 
         self.ui.dataPathLineEdit.connect("currentPathChanged(QString)", self.onDataFolderChanged)
         self.ui.methodComboBox.connect("currentIndexChanged(int)", self.fillPresetComboBox)
@@ -87,6 +101,7 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
 
     def cleanup(self) -> None:
         self.timer.stop()  # the training process itself goes on
+        self.summaryTimer.stop()
 
     def enter(self) -> None:
         self.fillRunsComboBox(self.runDir)
@@ -139,19 +154,34 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
             combo.addItem(preset, preset)
 
     def onDataFolderChanged(self, path: str, countSlices: bool = True) -> None:
+        """A new path in the field: summarized once the user has stopped typing."""
+        self.summaryTimer.stop()
         if not path:
             self.ui.dataSummaryLabel.text = _("Choose a data folder.")
+        elif countSlices:
+            self.ui.dataSummaryLabel.text = _("Reading the folder...")
+            self.summaryTimer.start()
+        else:
+            self.summarizeDataFolder(countSlices=False)
+
+    def summarizeDataFolder(self, countSlices: bool = True) -> None:
+        """What the readers find in the data folder; with `countSlices` also the slice counts
+        (reads every mask: slow on a whole data set)."""
+        path = self.ui.dataPathLineEdit.currentPath
+        if not path:
             return
         from lesiongan.errors import LesionGANError
 
-        qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
         try:
-            summary = self.logic.summarizeData(path, countSlices=countSlices)
-        except LesionGANError as error:
+            with slicer.util.WaitCursor():
+                summary = self.logic.summarizeData(path, countSlices=countSlices)
+        except LesionGANError as error:  # not a data folder (yet): the label says why
             self.ui.dataSummaryLabel.text = str(error)
             return
-        finally:
-            qt.QApplication.restoreOverrideCursor()
+        except Exception as error:  # unreadable files and the like: shown, not only logged
+            self.ui.dataSummaryLabel.text = str(error)
+            widgets.showError(_("The data folder could not be read."), error)
+            return
         modalities = ", ".join(f"{name} ({count})" for name, count in summary["modalities"].items())
         text = _("{layout}: {subjects} subjects; {modalities}").format(
             layout=summary["layout"], subjects=summary["subjects"], modalities=modalities)
@@ -162,7 +192,7 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
 
     # ------------------------------------------------------------ start / stop / resume
     def ensureDependencies(self) -> bool:
-        ready = LesionGANWidgets.ensureDependencies()
+        ready = widgets.ensureDependencies(*self.purposes)
         if ready and not self.ui.methodComboBox.count:  # installed just now: the methods can be listed
             self.fillMethodComboBox()
         return ready
@@ -285,7 +315,7 @@ class TrainingWidget(ScriptedLoadableModuleWidget):
                                          "list it.").format(name=entry.name)
 
 
-class TrainingTest(ScriptedLoadableModuleTest):
+class LesionGANTrainingTest(ScriptedLoadableModuleTest):
     """Runs inside Slicer: a tiny run on a tiny phantom, stopped, resumed, finished, registered."""
 
     def setUp(self):
@@ -293,7 +323,7 @@ class TrainingTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_Training_tinyRun()
+        self.test_LesionGANTraining_tinyRun()
 
     def waitFor(self, condition, timeout: float, what: str):
         deadline = time.monotonic() + timeout
@@ -305,14 +335,14 @@ class TrainingTest(ScriptedLoadableModuleTest):
             time.sleep(0.2)
         self.fail(f"timed out after {timeout} s waiting for {what}")
 
-    def test_Training_tinyRun(self):
+    def test_LesionGANTraining_tinyRun(self):
         from lesiongan.data.phantom import write_cases
         from lesiongan.infer import catalog
 
         folder = Path(tempfile.mkdtemp())
         self.delayDisplay("Making a tiny phantom")
         write_cases(folder / "phantom", 4, seed=0, size="tiny")
-        logic = TrainingLogic()
+        logic = LesionGANTrainingLogic()
         python = pythonExecutable(slicer.app.slicerHome)
         options = {"size": (32, 32), "ngf": 4, "ndf": 4, "n_blocks": 1, "pool_size": 3, "log_every": 1,
                    "sample_every": 10, "no_tensorboard": True}
@@ -334,7 +364,7 @@ class TrainingTest(ScriptedLoadableModuleTest):
         self.assertGreater(finished["step"], stoppedAt)
 
         self.delayDisplay("Following the run in the panel")
-        widget = slicer.modules.training.widgetRepresentation().self()
+        widget = slicer.modules.lesiongantraining.widgetRepresentation().self()
         widget.follow(runDir)
         self.assertEqual(widget.ui.progressBar.value, 40)
         self.assertTrue(widget.ui.useModelButton.enabled)

@@ -26,6 +26,17 @@ class SceneLogic(ScriptedLoadableModuleLogic):
             raise InputError("scene", f"no MRML scene: pass one to {type(self).__name__}(scene=...)")
         return scene
 
+    def addNode(self, className: str, name: str) -> slicer.vtkMRMLNode:
+        """A new node of `className` named `name`, or `name_1`, ... when the scene has that name."""
+        return self.scene.AddNewNodeByClass(className, self.scene.GenerateUniqueName(name))
+
+    def nodesOfClass(self, className: str) -> list[slicer.vtkMRMLNode]:
+        """The scene's nodes of `className`. Indexed access, because the collection that
+        GetNodesByClass returns is a new reference Python would have to UnRegister."""
+        scene = self.scene
+        return [scene.GetNthNodeByClass(index, className)
+                for index in range(scene.GetNumberOfNodesByClass(className))]
+
     def _checkInput(self, volumeNode: slicer.vtkMRMLScalarVolumeNode) -> None:
         """An image volume (not a labelmap) in this logic's scene."""
         if volumeNode is None:
