@@ -15,7 +15,6 @@ Set LESIONGAN_WEB_SCREENSHOTS=FOLDER to keep the screenshots it takes (README's 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +25,12 @@ from lesiongan.data.volume import read_volume
 from lesiongan.errors import LesionGANError
 from lesiongan.synthesis import BLEND_MARGIN_MM
 from web_browser import (
+    STEP_TIMEOUT,
+    Page,
     browser_missing,
     chromium,
     colored_fraction,
-    element_pixels,
     wait_for,
-    wait_for_download,
     web_server,
     write_4d_volume,
     write_tiny_case,
@@ -39,89 +38,6 @@ from web_browser import (
 )
 
 pytestmark = pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
-
-STEP_TIMEOUT = 60.0
-
-
-class Page:
-    """The page's controls by their ids, and what a user reads from it."""
-
-    def __init__(self, driver, url: str, downloads: Path, screenshots: Path) -> None:
-        self.driver, self.url, self.downloads, self.screenshots = driver, url, downloads, screenshots
-
-    def find(self, element_id: str):
-        from selenium.webdriver.common.by import By
-
-        return self.driver.find_element(By.ID, element_id)
-
-    def status(self) -> str:
-        from selenium.webdriver.common.by import By
-
-        found = self.driver.find_elements(By.ID, "status")  # none until the page has connected
-        return found[0].text if found else ""
-
-    def error(self) -> str:
-        from selenium.webdriver.common.by import By
-
-        alerts = self.driver.find_elements(By.ID, "error")
-        return alerts[0].text if alerts else ""
-
-    def wait_status(self, starts_with: str, timeout: float = STEP_TIMEOUT) -> str:
-        def settled():
-            if self.error():
-                raise AssertionError(f"the page shows an error: {self.error()}")
-            return self.status() if self.status().startswith(starts_with) else None
-        return wait_for(settled, timeout, f"status '{starts_with}...' (status now: {self.status()!r})")
-
-    def wait_error(self, contains: str) -> str:
-        return wait_for(lambda: self.error() if contains in self.error() else None, STEP_TIMEOUT,
-                        f"an error containing {contains!r} (now: {self.error()!r})")
-
-    def close_error(self) -> None:
-        from selenium.webdriver.common.by import By
-
-        self.find("error").find_element(By.CSS_SELECTOR, "button").click()
-        wait_for(lambda: not self.error(), 10, "the error to close")
-
-    def upload(self, element_id: str, path: Path) -> None:
-        from selenium.webdriver.common.by import By
-
-        field = self.find(element_id).find_element(By.CSS_SELECTOR, "input[type=file]")
-        field.clear()  # a multiple-file input otherwise keeps the files sent before
-        field.send_keys(str(path))
-
-    def views(self) -> list:
-        """The slice views' images in layout order: axial input, Result, coronal, sagittal."""
-        from selenium.webdriver.common.by import By
-
-        images = self.driver.find_elements(By.CSS_SELECTOR, "img")
-        assert len(images) == 4, f"expected 4 slice views, found {len(images)} images"
-        return images
-
-    def view_pixels(self, index: int) -> np.ndarray:
-        return element_pixels(self.views()[index])
-
-    def wait_view(self, index: int, accept, what: str) -> np.ndarray:
-        """Pixels of view `index` once `accept(pixels)` holds (frames arrive asynchronously)."""
-        return wait_for(lambda: (lambda pixels: pixels if accept(pixels) else None)(self.view_pixels(index)),
-                        STEP_TIMEOUT, what, poll=0.5)
-
-    def set_slider(self, element_id: str, key: str, presses: int = 1) -> None:
-        """Move a slider as the keyboard does: focus its thumb, press `key`."""
-        from selenium.webdriver.common.by import By
-
-        thumb = self.find(element_id).find_element(By.CSS_SELECTOR, ".v-slider-thumb")
-        self.driver.execute_script("arguments[0].focus()", thumb)
-        for _ in range(presses):
-            thumb.send_keys(key)
-
-    def download(self, role: str, name: str) -> Path:
-        (self.downloads / name).unlink(missing_ok=True)
-        self.find(f"download-{role}").click()
-        return wait_for_download(self.downloads, name)
-
-    def screenshot(self, name: str) -> None:
-        self.driver.save_screenshot(str(self.screenshots / name))
 
 
 @pytest.fixture(scope="module")
