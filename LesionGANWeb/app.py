@@ -189,8 +189,10 @@ class LesionGANWebApp(TrameApp):
         self._setStatus(f"Loaded {self.state.case_name}. Choose a model and press Apply.")
 
     def onUploadVolume(self, files) -> None:
+        if not files:  # the field was cleared
+            return
         try:
-            uploads = [ClientFile(file) for file in (files or [])]
+            uploads = [ClientFile(file) for file in files]
             self.session.loadUpload([(upload.name, upload.content) for upload in uploads])
             self._afterLoad()
         except Exception as error:  # noqa: BLE001  (shown on the page; the server keeps serving)
@@ -209,10 +211,10 @@ class LesionGANWebApp(TrameApp):
             self._report(error)
 
     def onUploadModel(self, files) -> None:
+        if not files:  # the field was cleared
+            return
         try:
-            upload = ClientFile((files or [None])[0])
-            if upload.is_empty:
-                raise LesionGANError("model upload: no file was sent")
+            upload = ClientFile(files[0])
             choice = self.session.uploadModel(upload.name, upload.content)
             with self.state:
                 self.state.models = [{"title": c.title, "value": c.value} for c in self.session.models]
@@ -302,6 +304,10 @@ class LesionGANWebApp(TrameApp):
                 self._cancelPainting()
                 return
             self.session.startPainting(float(self.state.brush_mm))
+            # The painted region shows in the input's views; the Result view keeps the volume clear.
+            display = self.session.paintedNode.GetDisplayNode()
+            for view in self._sliceViews(INPUT_GROUP):
+                display.AddViewNodeID(view.get_view_node_id())
             with self.state:
                 self.state.painting = True
             self._setStatus("Paint the lesion region in a slice view, then press Synthesize lesion.")
@@ -366,11 +372,11 @@ class LesionGANWebApp(TrameApp):
         with SinglePageWithDrawerLayout(self.server, full_height=True) as layout:
             self.ui = layout
             layout.title.set_text("LesionGAN: pseudo-healthy synthesis")
-            layout.drawer.width = 340
+            layout.drawer.width = 360
             with layout.toolbar:
                 v3.VSpacer()
                 html.Div("{{ case_name }}", id="case-name", classes="text-subtitle-1 mr-4")
-            with layout.drawer, html.Div(classes="pa-3 d-flex flex-column ga-2"):
+            with layout.drawer, html.Div(classes="pa-3 d-flex flex-column ga-2", style="overflow-x: hidden"):
                 html.Div("Volume", classes="text-overline")
                 with html.Div(id="volume-upload"):
                     v3.VFileInput(
@@ -395,7 +401,7 @@ class LesionGANWebApp(TrameApp):
                         hide_details=True, prepend_icon="mdi-brain", disabled=("busy",),
                         update_modelValue=(f"trigger('{trigger(self.onUploadModel)}', [$event])"),
                     )
-                with html.Div(classes="d-flex ga-2"):
+                with html.Div(classes="d-flex flex-wrap ga-2"):
                     v3.VBtn("Apply", id="apply", color="primary", click=self.onApply,
                             disabled=("busy || !case_name",))
                     v3.VBtn("Cancel", id="cancel", click=self.onCancel, v_show="busy")
@@ -414,7 +420,7 @@ class LesionGANWebApp(TrameApp):
                 with html.Div(id="brush"):
                     v3.VSlider(v_model=("brush_mm",), min=2, max=40, step=1, density="compact",
                                hide_details=True)
-                with html.Div(classes="d-flex ga-2"):
+                with html.Div(classes="d-flex flex-wrap ga-2"):
                     v3.VBtn("{{ painting ? 'Stop painting' : 'Paint lesion' }}", id="paint",
                             click=self.onTogglePaint, disabled=("busy || !case_name",),
                             color=("painting ? 'secondary' : undefined",))

@@ -71,7 +71,6 @@ def _cli_message(path: Path) -> str:
 
 
 def test_page_walkthrough(inputs, tmp_path):
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -112,7 +111,7 @@ def test_page_walkthrough(inputs, tmp_path):
         page.set_slider("heatmap-opacity", Keys.HOME)  # opacity 0: the outline alone stays
         faded = page.wait_view(0, lambda pixels: colored_fraction(pixels) < colored_fraction(heatmap) / 2,
                                "the heatmap to fade")
-        page.set_slider("heatmap-opacity", Keys.END)  # opacity 1
+        page.set_slider("heatmap-opacity", Keys.ARROW_RIGHT, presses=10)  # back to 0.5 in steps of 0.05
         page.wait_view(0, lambda pixels: colored_fraction(pixels) > colored_fraction(faded) * 2, "the heatmap back")
 
         # 7 (first half). The outputs download on the input's grid.
@@ -142,11 +141,7 @@ def test_page_walkthrough(inputs, tmp_path):
         # lesion there: voxels change inside the region plus the blend margin, nowhere else.
         page.find("paint").click()
         page.wait_status("Paint the lesion region")
-        axial = page.views()[0]
-        width, height = axial.size["width"], axial.size["height"]
-        ActionChains(driver).move_to_element_with_offset(axial, -width // 10, -height // 10).pause(0.3) \
-            .click_and_hold().pause(0.3).move_by_offset(width // 20, 0).pause(0.3) \
-            .move_by_offset(0, height // 20).pause(0.3).release().perform()
+        page.paint_stroke(0, (-0.1, -0.1), [(0.05, 0.0), (0.0, 0.05)])
         page.find("synthesize").click()
         page.wait_status("Lesion synthesized")
         page.screenshot("web_lesion.png")

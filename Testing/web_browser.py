@@ -244,6 +244,19 @@ class Page:
         for _ in range(presses):
             thumb.send_keys(key)
 
+    def paint_stroke(self, index: int, start: tuple[float, float], moves: list[tuple[float, float]]) -> None:
+        """Drag the mouse over view `index`: from `start`, then by each of `moves`, all as fractions
+        of the view's size (from its centre), pausing so that each event reaches the server."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        view = self.views()[index]
+        width, height = view.size["width"], view.size["height"]
+        chain = ActionChains(self.driver).move_to_element_with_offset(
+            view, round(start[0] * width), round(start[1] * height)).pause(0.3).click_and_hold().pause(0.3)
+        for dx, dy in moves:
+            chain = chain.move_by_offset(round(dx * width), round(dy * height)).pause(0.3)
+        chain.release().perform()
+
     def download(self, role: str, name: str) -> Path:
         (self.downloads / name).unlink(missing_ok=True)
         self.find(f"download-{role}").click()

@@ -60,6 +60,13 @@ def main() -> int:
                 print(f"run {repeat + 1}: Apply to heatmap {seconds[-1]:.2f} s ({status})", flush=True)
             if args.screenshots:
                 page.screenshot("web_brats.png")
+                # A lesion painted into the healthy hemisphere and synthesized by the same model.
+                page.find("paint").click()
+                page.wait_status("Paint the lesion region")
+                page.paint_stroke(0, (0.08, -0.05), [(0.02, 0.0), (0.0, 0.02), (-0.02, 0.0)])
+                page.find("synthesize").click()
+                page.wait_status("Lesion synthesized", timeout=300)
+                page.screenshot("web_brats_lesion.png")
     later = seconds[1:]
     print(f"{args.size} phantom: Apply to heatmap {seconds[0]:.2f} s the first time (model file loaded), then "
           f"median {statistics.median(later):.2f} s over {len(later)} runs (min {min(later):.2f}, max {max(later):.2f}); "
