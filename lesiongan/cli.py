@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -23,7 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("lesiongan.metrics.benchmark_cli", "reproduce the papers' tables on the phantom"),
     "augment": ("lesiongan.synthesis.augment_cli", "write synthetic abnormal / pseudo-healthy pairs in the BraTS layout"),
     "bench": ("lesiongan.bench", "speed of inference and training against the plain reference"),
+    "web": ("LesionGANWeb.cli", "serve pseudo-healthy synthesis and lesion painting to a web browser"),
 }
+# Commands whose code lives in the source tree beside the Slicer modules, not in this package.
+SOURCE_TREE_COMMANDS = {"web"}
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -41,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = argv[0], argv[1:]
     module_name, help_text = COMMANDS[name]
+    if name in SOURCE_TREE_COMMANDS:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"lesiongan {name}", description=help_text)
     module.add_arguments(parser)
