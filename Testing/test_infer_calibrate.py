@@ -66,3 +66,26 @@ def test_calibrate_command_writes_the_threshold_into_the_model(tmp_path, capsys)
     assert max(record["marked"]) <= 0.01
     assert load_model(model).threshold == 0.1  # the source file is left as it was
     assert "threshold" in capsys.readouterr().out
+
+
+def test_calibrate_sets_the_post_processing_it_calibrates_with(tmp_path):
+    """--smooth-mm and --min-size are written beside the threshold, and the engine then applies
+    them by default: the smoothed map is lower at its peak but keeps its mass."""
+    from lesiongan.infer.engine import run_model
+
+    model = write_model(tmp_path / "model.pt", ceiling=0.6)
+    healthy = tmp_path / "healthy" / "case0"
+    healthy.mkdir(parents=True)
+    write_volume(brain_volume(lesion=False), healthy / "case0_flair.nii.gz")
+    out = tmp_path / "calibrated.pt"
+    assert main(["calibrate", "--model", str(model), "--data", str(healthy.parent), "--out", str(out),
+                 "--smooth-mm", "1.5", "--min-size", "3", "--device", "cpu"]) == 0
+    calibrated = load_model(out)
+    assert calibrated.conventions["smooth_mm"] == 1.5 and calibrated.conventions["min_component_size"] == 3
+    lesion = brain_volume(lesion=True)
+    raw = run_model(lesion, load_model(model), device="cpu").difference.array
+    smooth = run_model(lesion, calibrated, device="cpu").difference.array
+    assert smooth.max() < raw.max()
+    assert smooth.sum() == pytest.approx(raw.sum(), rel=0.1)
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--model", str(model), "--data", str(healthy.parent), "--min-size", "x"])

@@ -81,6 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data folder; its subjects without a lesion voxel are the healthy volumes used")
     parser.add_argument("--fraction", type=float, default=DEFAULT_FRACTION,
                         help="share of the brain the mask may mark on each healthy volume (default 0.01)")
+    parser.add_argument("--smooth-mm", type=float, default=None,
+                        help="also set the model's smoothing of the difference map (Gaussian sigma in mm; 0 = none)")
+    parser.add_argument("--min-size", type=int, default=None,
+                        help="also set the model's minimum mask component, in voxels of the input")
     parser.add_argument("--out", type=Path, default=None,
                         help="calibrated model file to write (default: replace --model, atomically)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
@@ -94,6 +98,17 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.fraction < 1:
         raise InputError("--fraction", f"must lie in (0, 1), got {args.fraction}")
     model = load_model(args.model)
+    # Post-processing the threshold is calibrated with, written into the model beside it.
+    settings = {}
+    if args.smooth_mm is not None:
+        if not (math.isfinite(args.smooth_mm) and 0 <= args.smooth_mm <= 10):
+            raise InputError("--smooth-mm", f"must lie in [0, 10] mm, got {args.smooth_mm}")
+        settings["smooth_mm"] = args.smooth_mm
+    if args.min_size is not None:
+        if args.min_size < 0:
+            raise InputError("--min-size", f"must be >= 0 voxels, got {args.min_size}")
+        settings["min_component_size"] = args.min_size
+    model.conventions.update(settings)
     device = resolve_device(args.device)
     differences, foregrounds, names = [], [], []
     for subject in readers.discover(args.data):
@@ -112,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.model
     record = calibration_record(model, threshold, args.fraction, names, fractions)
     repack_model(args.model, out, half=None,
-                 conventions={"threshold": threshold, "calibration": record})
+                 conventions={**settings, "threshold": threshold, "calibration": record})
     print(f"threshold {threshold:.4f} (was {model.threshold:g}): marks at most "
           f"{100 * max(fractions):.2f}% of the brain on {len(names)} healthy volume(s); written to {out}")
     return 0

@@ -472,6 +472,10 @@ def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, 
     difference = from_slices(np.abs(change).max(axis=1), axis).astype(np.float32)
     difference_volume = frame.back(frame.framed[0].with_array(difference), inputs[0])
     difference_volume = inputs[0].with_array(np.clip(difference_volume.array, 0, None))
+    smooth_mm = float(conventions.get("smooth_mm", 0.0))
+    if smooth_mm > 0:  # a model may ask for its map smoothed: specks of noise fall below the threshold
+        sigma = [smooth_mm / s for s in inputs[0].spacing[::-1]]  # (z, y, x) voxels
+        difference_volume = difference_volume.with_array(ndimage.gaussian_filter(difference_volume.array, sigma))
     input_foreground = inputs[0].with_array(foreground_mask([v.array for v in inputs]).astype(np.uint8))
     mask = threshold_difference(difference_volume, threshold, input_foreground if limit_to_foreground else None,
                                 min_component_size)

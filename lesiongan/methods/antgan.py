@@ -123,7 +123,7 @@ class AntGAN(Method):
         betas = (o["beta1"], o["beta2"])
         self.make_adam("G", [name for name in ("G_A2N", "G_N2A", "R") if name in self.networks], o["lr"], betas)
         self.make_adam("D", ["D_N", "D_A"], o["lr"], betas)
-        for optimizer in self.optimizers:
+        for optimizer in ("G", "D") if self.adversarial else ("G",):  # D never steps without an adversary
             self.add_linear_decay(optimizer, o["decay_start"])
         # One pool per discriminator, each with its own stream of random draws.
         self.pools = {"D_N": HistoryPool(o["pool_size"], seed * 2 + 1), "D_A": HistoryPool(o["pool_size"], seed * 2 + 2)}

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--init", help="model file whose networks this run starts from (fine-tuning; roles must match)")
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--sample-every", type=int, default=250)
     parser.add_argument("--log-every", type=int, default=10)
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         sample_every=args.sample_every,
         log_every=args.log_every,
         resume=args.resume,
+        init=args.init,
         tensorboard=not args.no_tensorboard,
     )
     try:

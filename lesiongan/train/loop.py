@@ -68,6 +68,8 @@ class TrainConfig:
     log_every: int = 10
     resume: bool = False
     tensorboard: bool = True
+    # A model file whose networks start this run (fine-tuning), matched by role; None: fresh weights.
+    init: str | os.PathLike | None = None
     # Called after every step with (step, losses); the Slicer panel and tests hook in here.
     on_step: Callable[[int, dict[str, float]], None] | None = field(default=None, repr=False)
 
@@ -248,6 +250,8 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
     method = method_cls(options, channels=int(slices.images.shape[1]), device=device, amp=amp, total_steps=config.iterations, seed=config.seed + 1000 * context.rank)
     sampler = SliceSampler(slices, seed=config.seed + 1000 * context.rank, rank=context.rank, world_size=context.world_size)
     sampler.require(method_cls.sample_kinds, config.data)
+    if config.init is not None:
+        start_from_model(method, config.init)
     distributed.broadcast_weights(method.networks, context)
     if device.type == "cuda":
         # NHWC lets cuDNN run the convs on tensor cores under AMP (unmeasured: no GPU was at
@@ -328,6 +332,27 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
     model_path = export_model(out, method, slices, config, options, origin, context)
     log.progress(step, losses, "finished", model=str(model_path))
     return model_path
+
+
+def start_from_model(method: Method, path: str | os.PathLike) -> None:
+    """Copy the weights of model file `path` into `method`'s networks, role by role (fine-tuning).
+
+    Every role the method exports must be in the file with the same architecture; a checkpoint's
+    resume is another thing (it restores optimizers, schedules and the data order too).
+    """
+    from ..infer.modelfile import load_model
+    from ..nets.registry import network_spec
+
+    model = load_model(path)
+    for role, name in method.roles.items():
+        if role not in model.roles:
+            raise InputError("--init", f"{path} has no '{role}' network to start {name} from (it has: "
+                                       f"{', '.join(model.roles)})")
+        source = model.network(role)
+        if network_spec(source) != network_spec(method.networks[name]):
+            raise InputError("--init", f"{path}'s '{role}' network is a {network_spec(source)}, not the "
+                                       f"{network_spec(method.networks[name])} this run trains")
+        method.networks[name].load_state_dict(source.state_dict())
 
 
 def export_model(out: Path, method: Method, slices: Any, config: TrainConfig, options: dict, origin: dict, context: distributed.Context) -> Path:
