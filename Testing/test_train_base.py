@@ -65,3 +65,31 @@ def test_weights_digest_covers_batch_norm_counters():
     before = weights_digest({"net": net})
     net.train()(torch.randn(2, 1, 5, 5))
     assert weights_digest({"net": net}) != before
+
+
+def test_start_from_model_copies_every_role_and_refuses_another_architecture(tmp_path):
+    from lesiongan.infer.modelfile import save_model
+    from lesiongan.methods import get_method
+    from lesiongan.train.loop import start_from_model
+
+    cls = get_method("antgan")
+
+    def method(seed: int, **options):
+        torch.manual_seed(seed)
+        return cls(resolve_options(cls, None, {"ngf": 4, "ndf": 4, "n_blocks": 1, "shortcut": False, **options}),
+                   channels=1)
+
+    source = method(0)
+    path = save_model(tmp_path / "source.pt", method="antgan",
+                      networks={role: source.networks[name] for role, name in source.roles.items()},
+                      conventions={"modalities": ["flair"]}, provenance={})
+    target = method(1)
+    assert not torch.equal(next(target.networks["G_A2N"].parameters()), next(source.networks["G_A2N"].parameters()))
+    start_from_model(target, path)
+    for name in ("G_A2N", "G_N2A"):
+        for mine, theirs in zip(target.networks[name].state_dict().values(), source.networks[name].state_dict().values()):
+            assert torch.equal(mine, theirs)
+    with pytest.raises(InputError, match="not the"):
+        start_from_model(method(2, n_blocks=2), path)
+    with pytest.raises(InputError, match="no 'reconstructor'"):
+        start_from_model(method(3, lambda_paint=1.0), path)
