@@ -41,9 +41,15 @@ class Panel:
         self.parent._entered = False
 
     def close(self) -> None:
+        import slicer
+
         if self.parent._entered:
             self.exit()
         self.widget.cleanup()
+        # Slicer's widgets stop observing the scene when they are destroyed; these look-alikes
+        # are told to before the panel goes.
+        for selector in self.parent.findChildren(slicer.qMRMLNodeComboBox):
+            selector.setMRMLScene(None)
         self.parent.deleteLater()
 
 
