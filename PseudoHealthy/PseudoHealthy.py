@@ -101,8 +101,9 @@ class PseudoHealthyWidget(ModelPanelWidget):
             self.useModelThreshold()
 
     def useModelThreshold(self, download: bool = False) -> None:
-        """The threshold starts at the chosen model file's own. Torch is needed to read it, and a
-        catalog model its download: until the first Apply has both, Apply reads it."""
+        """The threshold and the minimum mask component start at the chosen model file's own.
+        Torch is needed to read them, and a catalog model its download: until the first Apply
+        has both, Apply reads them."""
         path = self.models.currentData()
         if not path or not self._parameterNode or not (download or os.path.isfile(path)):
             return
@@ -116,6 +117,8 @@ class PseudoHealthyWidget(ModelPanelWidget):
         self.fillThresholdPresets(threshold)
         self._thresholdModel = path
         self._parameterNode.threshold = threshold
+        self._parameterNode.minimumComponentSize = self.logic.modelMinimumComponentSize(
+            self.models.resolvedPath(self.showProgress))
 
     def onThresholdPreset(self, index: int) -> None:
         value = self.ui.thresholdPresetComboBox.itemData(index)

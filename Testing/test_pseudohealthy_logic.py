@@ -206,9 +206,18 @@ def test_the_threshold_is_the_models_own_unless_given(case, tmp_path):
         for parameter in net.parameters():
             parameter.normal_(0.0, 0.2)
     calibrated = save_model(tmp_path / "calibrated.pt", method="antgan", networks={"a2n": net},
-                            conventions={"modalities": ["flair"], "threshold": 0.3}, provenance={})
+                            conventions={"modalities": ["flair"], "threshold": 0.3, "min_component_size": 50},
+                            provenance={})
     assert logic.modelThreshold(calibrated) == pytest.approx(0.3)
-    assert logic.process(inputNode, calibrated).threshold == pytest.approx(0.3)
+    assert logic.modelMinimumComponentSize(calibrated) == 50
+    result = logic.process(inputNode, calibrated)
+    assert result.threshold == pytest.approx(0.3)
+    mask = _array(built.scene, result.maskNodeID)
+    difference = volumeFromNode(built.scene.GetNodeByID(result.differenceNodeID))
+    foreground = volumeFromNode(built.scene.GetNodeByID(result.foregroundNodeID))
+    # the model's own minimum component size, not none: small specks are gone
+    assert np.array_equal(mask, threshold_difference(difference, 0.3, foreground, 50).array)
+    assert not np.array_equal(mask, threshold_difference(difference, 0.3, foreground, 0).array)
     assert logic.process(inputNode, calibrated, threshold=0.1).threshold == pytest.approx(0.1)
 
 

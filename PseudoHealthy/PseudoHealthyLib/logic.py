@@ -83,16 +83,21 @@ class PseudoHealthyLogic(SceneLogic):
         """The mask threshold the model file carries (what `process` uses when given none)."""
         return self._models.threshold(model)
 
+    def modelMinimumComponentSize(self, model: object = None) -> int:
+        """The smallest mask component the model file keeps, in voxels (what `process` uses when given none)."""
+        return int(self.loadModel(model).conventions.get("min_component_size", 0))
+
     # ---------------------------------------------------------------- process
     def process(self, inputVolume: slicer.vtkMRMLScalarVolumeNode, model: object = None,
                 threshold: float | None = None,
-                device: str = "auto", *, limitToForeground: bool = True, minimumComponentSize: int = 0,
+                device: str = "auto", *, limitToForeground: bool = True, minimumComponentSize: int | None = None,
                 batchSize: int | None = None, createNew: bool = False, heatmapOpacity: float | None = None,
                 progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
                 ) -> PseudoHealthyResult:
         """Run the model on `inputVolume` and add (or update) the output nodes.
 
-        `threshold` None is the model file's own (calibrated) threshold.
+        `threshold` None is the model file's own (calibrated) threshold, and
+        `minimumComponentSize` None the model file's own (0 for a file without one).
         A second run on the same input updates the nodes of the first unless `createNew`.
         With `heatmapOpacity` the slice views also show the results (see `showResults`).
         `progress(done, total)` is called as slices are processed; when `cancel()` returns
@@ -106,6 +111,8 @@ class PseudoHealthyLogic(SceneLogic):
         loadedModel = self.loadModel(model)
         if threshold is None:
             threshold = float(loadedModel.threshold)
+        if minimumComponentSize is None:
+            minimumComponentSize = int(loadedModel.conventions.get("min_component_size", 0))
         logging.info("PseudoHealthy: processing %s", inputVolume.GetName())
         started = time.perf_counter()
         inference = engine.run_model(volume, loadedModel, role="a2n", threshold=threshold,
