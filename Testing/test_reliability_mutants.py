@@ -90,3 +90,17 @@ def test_threshold_is_strictly_above():
     difference[0, 0, 0] = 0.1000001
     mask = threshold_difference(Volume(difference, (1, 1, 1), (0, 0, 0), IDENTITY), 0.1).array
     assert mask.sum() == 1 and mask[0, 0, 0] == 1
+
+
+def test_dice_of_disjoint_masks_is_zero_and_within_limits_the_count():
+    from lesiongan.metrics.detection import dice
+
+    pred = np.zeros((1, 4, 4), bool)
+    truth = np.zeros((1, 4, 4), bool)
+    pred[0, 0, 0] = truth[0, 3, 3] = True  # one false positive, one false negative
+    assert dice(pred, truth) == 0.0
+    within = np.ones((1, 4, 4), bool)
+    within[0, 0, 0] = False  # the false positive lies outside: nothing counted there
+    truth[0, 1, 1] = pred[0, 1, 1] = True
+    assert dice(pred, truth) == pytest.approx(2 / 4)
+    assert dice(pred, truth, within) == pytest.approx(2 / 3)
