@@ -186,8 +186,9 @@ def test_a_short_download_is_refused_even_when_its_hash_matches(server, tmp_path
     short = b"weights" * 500
     sha = _serve(folder, "model.pt", short)
     target = tmp_path / "cache" / "models" / "model.pt"
-    with pytest.raises(ModelFileError, match=f"expected {len(short) + 1} bytes but received {len(short)}"):
+    with pytest.raises(ModelFileError, match=f"expected {len(short) + 1} bytes but received {len(short)}") as caught:
         download(f"{base}/model.pt", target, sha, len(short) + 1)
+    assert caught.value.source == f"{base}/model.pt"
     assert list(target.parent.iterdir()) == []
     assert download(f"{base}/model.pt", target, sha, len(short)) == target  # the exact size is accepted
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from lesiongan.data.volume import Volume
+from lesiongan.errors import LesionGANError
 from lesiongan.infer.engine import threshold_difference
 from lesiongan.methods import get_method, resolve_options
 from lesiongan.methods.antgan import anomaly_mask_loss, least_squares
@@ -104,3 +105,16 @@ def test_dice_of_disjoint_masks_is_zero_and_within_limits_the_count():
     truth[0, 1, 1] = pred[0, 1, 1] = True
     assert dice(pred, truth) == pytest.approx(2 / 4)
     assert dice(pred, truth, within) == pytest.approx(2 / 3)
+
+
+def test_threshold_difference_argument_errors_name_the_argument():
+    difference = Volume(np.zeros((1, 4, 4), np.float32), (1, 1, 1), (0, 0, 0), IDENTITY)
+    assert threshold_difference(difference, 0).array.sum() == 0  # 0 is a valid threshold
+    with pytest.raises(LesionGANError, match=r"^threshold: must be a number >= 0 in normalized units, got -0.5$"):
+        threshold_difference(difference, -0.5)
+    with pytest.raises(LesionGANError, match=r"^min_component_size: must be >= 0, got -1$"):
+        threshold_difference(difference, 0.1, min_component_size=-1)
+    other = Volume(np.zeros((1, 4, 5), np.uint8), (1, 1, 1), (0, 0, 0), IDENTITY)
+    with pytest.raises(LesionGANError, match=r"^foreground: shape \(1, 4, 5\) differs from the difference map's "
+                                             r"\(1, 4, 4\)$"):
+        threshold_difference(difference, 0.1, other)
