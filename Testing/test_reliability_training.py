@@ -162,3 +162,25 @@ def test_a_finished_run_writes_its_pid_and_reads_finished(tmp_path):
     train(config(out, iterations=2, checkpoint_every=1, sample_every=1, log_every=1))
     progress = read_progress(out)
     assert progress["state"] == "finished" and isinstance(progress["pid"], int)
+
+
+def test_a_run_refused_by_the_lock_never_removes_the_winners_folder(tmp_path, monkeypatch):
+    """Two runs start on a new folder at once: the one that loses the lock must leave the
+    folder the winner has just made alone, though the folder did not exist when it started."""
+    import contextlib
+
+    from lesiongan.train import loop
+
+    out = tmp_path / "run"
+
+    @contextlib.contextmanager
+    def winner_holds_it(folder, what="run"):
+        folder.mkdir(parents=True)
+        (folder / "split.json").write_text("{}")  # the winner's first file
+        raise InputError(folder, f"another {what} is using this folder")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(loop, "exclusive_lock", winner_holds_it)
+    with pytest.raises(InputError, match="another training run"):
+        train(config(out))
+    assert (out / "split.json").read_text() == "{}"
