@@ -103,6 +103,7 @@ def test_unreachable_url_says_where_to_put_the_file_by_hand(tmp_path):
     with pytest.raises(ModelFileError) as caught:
         download(url, target, "ab" * 32, 10, timeout=5)
     message = str(caught.value)
+    assert caught.value.source == url
     assert url in message and str(target) in message and "ab" * 32 in message
     assert "refused" in message
     assert not target.exists() and list(target.parent.iterdir()) == []

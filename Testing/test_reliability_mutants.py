@@ -67,6 +67,9 @@ def test_shortcut_adds_twice_tanh_of_the_residual():
     with torch.no_grad():
         net.last.bias.fill_(5.0)  # far beyond the range: clamped to 1
     assert torch.equal(net(x), torch.ones_like(x))
+    with torch.no_grad():
+        net.last.bias.fill_(-5.0)  # and below it: clamped to -1
+    assert torch.equal(net(x), -torch.ones_like(x))
     plain = build_network("resnet_generator", in_channels=1, out_channels=1, ngf=4, n_blocks=1, shortcut=False)
     with torch.no_grad():
         plain.last.weight.zero_()
@@ -118,3 +121,9 @@ def test_threshold_difference_argument_errors_name_the_argument():
     with pytest.raises(LesionGANError, match=r"^foreground: shape \(1, 4, 5\) differs from the difference map's "
                                              r"\(1, 4, 4\)$"):
         threshold_difference(difference, 0.1, other)
+
+
+def test_least_squares_regresses_to_one_for_real_and_zero_for_fake():
+    scores = torch.tensor([[0.0, 1.0], [0.5, 2.0]])
+    assert float(least_squares(scores, True)) == pytest.approx(((1 + 0 + 0.25 + 1) / 4))
+    assert float(least_squares(scores, False)) == pytest.approx(((0 + 1 + 0.25 + 4) / 4))
