@@ -34,8 +34,9 @@ def _antgan_step(**options):
     return method, before, losses, (x_a, mask, x_n)
 
 
-def test_generator_loss_is_the_sum_of_its_weighted_terms():
-    method, before, losses, (x_a, mask, x_n) = _antgan_step()
+@pytest.mark.parametrize("lambda_am", [10.0, 0.5])
+def test_generator_loss_is_the_sum_of_its_weighted_terms(lambda_am):
+    method, before, losses, (x_a, mask, x_n) = _antgan_step(lambda_am=lambda_am)
     o = method.options
     assert losses["am"] > 0  # without the shortcut the generator changes non-lesion pixels at once
     expected = (losses["G_adv_a2n"] + losses["G_adv_n2a"] + o["lambda_cc"] * (losses["cycle_ac"] + losses["cycle_nc"])
