@@ -11,6 +11,21 @@ from lesiongan.metrics.benchmark import TABLE_ROWS, TABLES
 from lesiongan.metrics.paper_numbers import PAPER_TABLES
 
 
+_UNIT_INTERVAL = ("identity", "dice", "precision", "recall", "f1")
+
+
+def _plausible(metric: str, value: object) -> bool:
+    """A number the metric can take: PSNR a positive dB figure (or "inf" for a perfect match),
+    the overlap and similarity scores within [0, 1], healthiness at most 1; never NaN."""
+    if metric.startswith("psnr"):
+        return value == "inf" or (isinstance(value, float) and 0 < value < 100)
+    if not isinstance(value, float) or not math.isfinite(value):
+        return False
+    if metric in _UNIT_INTERVAL:
+        return 0.0 <= value <= 1.0
+    return value <= 1.0 if metric == "healthiness" else True
+
+
 def test_ci_scale_writes_every_table_with_the_papers_numbers(tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(["benchmark", "--out", str(out), "--scale", "ci", "--device", "cpu"]) == 0
@@ -22,9 +37,14 @@ def test_ci_scale_writes_every_table_with_the_papers_numbers(tmp_path, capsys):
         table = results["tables"][key]
         assert list(table["ours"]) == list(TABLE_ROWS[key]), key
         assert f"### {key}:" in report
+        section = report.split(f"### {key}:")[1].split("### ")[0]
         for row, values in table["ours"].items():
+            line = next(text for text in section.splitlines() if text.startswith(f"| {row} |"))
             for metric in PAPER_TABLES[key].metrics:
-                assert isinstance(values[metric], (float, str)), (key, row, metric)
+                value = values[metric]
+                assert _plausible(metric, value), (key, row, metric, value)
+                # the report prints the very number results.json holds
+                assert (f"| {value:.3f} |" if isinstance(value, float) else f"| {value} |") in line, (key, row, line)
                 assert table["paper"][row][metric]["value"] == PAPER_TABLES[key].rows[row][metric].value
         assert set(table["ordering"]) == set(PAPER_TABLES[key].metrics)
     # The rows the paper gives numbers for stand beside ours, and the ordering is stated per row.

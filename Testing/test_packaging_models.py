@@ -103,6 +103,7 @@ def test_unreachable_url_says_where_to_put_the_file_by_hand(tmp_path):
     with pytest.raises(ModelFileError) as caught:
         download(url, target, "ab" * 32, 10, timeout=5)
     message = str(caught.value)
+    assert caught.value.source == url
     assert url in message and str(target) in message and "ab" * 32 in message
     assert "refused" in message
     assert not target.exists() and list(target.parent.iterdir()) == []
@@ -186,7 +187,63 @@ def test_a_short_download_is_refused_even_when_its_hash_matches(server, tmp_path
     short = b"weights" * 500
     sha = _serve(folder, "model.pt", short)
     target = tmp_path / "cache" / "models" / "model.pt"
-    with pytest.raises(ModelFileError, match=f"expected {len(short) + 1} bytes but received {len(short)}"):
+    with pytest.raises(ModelFileError, match=f"expected {len(short) + 1} bytes but received {len(short)}") as caught:
         download(f"{base}/model.pt", target, sha, len(short) + 1)
+    assert caught.value.source == f"{base}/model.pt"
     assert list(target.parent.iterdir()) == []
     assert download(f"{base}/model.pt", target, sha, len(short)) == target  # the exact size is accepted
+
+
+def _silent_server(send: bytes = b"", close: bool = False):
+    """A socket that accepts a connection, sends `send` (maybe nothing), then closes it or goes quiet."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(send)
+        if not close:
+            threading.Event().wait(30)  # never says more
+        connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/model.pt"
+
+
+def _download_in_thread(url: str, target: Path, timeout: float) -> BaseException | None:
+    """Run `download` in a thread and return what it raised; fail if it is still running after 20 s."""
+    outcome: list[BaseException | None] = []
+
+    def attempt():
+        try:
+            download(url, target, "ab" * 32, 1000, timeout=timeout)
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - handed back to the test
+            outcome.append(error)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert outcome, "the download hung: its timeout was not applied"
+    return outcome[0]
+
+
+_HEADERS = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+
+
+@pytest.mark.parametrize("send, close, problem", [
+    (b"", False, "(timed out)"),  # no answer at all
+    (_HEADERS + b"x" * 10, False, "the download broke off"),  # stops mid-body and stays silent
+    (_HEADERS + b"x" * 10, True, "expected 1000 bytes but received 10"),  # closes mid-body
+])
+def test_a_server_that_stops_answering_gives_a_clear_error(tmp_path, send, close, problem):
+    listener, url = _silent_server(send, close)
+    with listener:
+        error = _download_in_thread(url, tmp_path / "cache" / "model.pt", timeout=1)
+    assert isinstance(error, ModelFileError) and error.source == url, error
+    assert problem in str(error)
+    if not close:
+        assert f"Download {url} with a web browser" in str(error)
+    assert list((tmp_path / "cache").iterdir()) == []

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from lesiongan.data.volume import Volume
+from lesiongan.errors import LesionGANError
 from lesiongan.infer.engine import threshold_difference
 from lesiongan.methods import get_method, resolve_options
 from lesiongan.methods.antgan import anomaly_mask_loss, least_squares
@@ -33,8 +34,9 @@ def _antgan_step(**options):
     return method, before, losses, (x_a, mask, x_n)
 
 
-def test_generator_loss_is_the_sum_of_its_weighted_terms():
-    method, before, losses, (x_a, mask, x_n) = _antgan_step()
+@pytest.mark.parametrize("lambda_am", [10.0, 0.5])
+def test_generator_loss_is_the_sum_of_its_weighted_terms(lambda_am):
+    method, before, losses, (x_a, mask, x_n) = _antgan_step(lambda_am=lambda_am)
     o = method.options
     assert losses["am"] > 0  # without the shortcut the generator changes non-lesion pixels at once
     expected = (losses["G_adv_a2n"] + losses["G_adv_n2a"] + o["lambda_cc"] * (losses["cycle_ac"] + losses["cycle_nc"])
@@ -66,6 +68,9 @@ def test_shortcut_adds_twice_tanh_of_the_residual():
     with torch.no_grad():
         net.last.bias.fill_(5.0)  # far beyond the range: clamped to 1
     assert torch.equal(net(x), torch.ones_like(x))
+    with torch.no_grad():
+        net.last.bias.fill_(-5.0)  # and below it: clamped to -1
+    assert torch.equal(net(x), -torch.ones_like(x))
     plain = build_network("resnet_generator", in_channels=1, out_channels=1, ngf=4, n_blocks=1, shortcut=False)
     with torch.no_grad():
         plain.last.weight.zero_()
@@ -90,3 +95,36 @@ def test_threshold_is_strictly_above():
     difference[0, 0, 0] = 0.1000001
     mask = threshold_difference(Volume(difference, (1, 1, 1), (0, 0, 0), IDENTITY), 0.1).array
     assert mask.sum() == 1 and mask[0, 0, 0] == 1
+
+
+def test_dice_of_disjoint_masks_is_zero_and_within_limits_the_count():
+    from lesiongan.metrics.detection import dice
+
+    pred = np.zeros((1, 4, 4), bool)
+    truth = np.zeros((1, 4, 4), bool)
+    pred[0, 0, 0] = truth[0, 3, 3] = True  # one false positive, one false negative
+    assert dice(pred, truth) == 0.0
+    within = np.ones((1, 4, 4), bool)
+    within[0, 0, 0] = False  # the false positive lies outside: nothing counted there
+    truth[0, 1, 1] = pred[0, 1, 1] = True
+    assert dice(pred, truth) == pytest.approx(2 / 4)
+    assert dice(pred, truth, within) == pytest.approx(2 / 3)
+
+
+def test_threshold_difference_argument_errors_name_the_argument():
+    difference = Volume(np.zeros((1, 4, 4), np.float32), (1, 1, 1), (0, 0, 0), IDENTITY)
+    assert threshold_difference(difference, 0).array.sum() == 0  # 0 is a valid threshold
+    with pytest.raises(LesionGANError, match=r"^threshold: must be a number >= 0 in normalized units, got -0.5$"):
+        threshold_difference(difference, -0.5)
+    with pytest.raises(LesionGANError, match=r"^min_component_size: must be >= 0, got -1$"):
+        threshold_difference(difference, 0.1, min_component_size=-1)
+    other = Volume(np.zeros((1, 4, 5), np.uint8), (1, 1, 1), (0, 0, 0), IDENTITY)
+    with pytest.raises(LesionGANError, match=r"^foreground: shape \(1, 4, 5\) differs from the difference map's "
+                                             r"\(1, 4, 4\)$"):
+        threshold_difference(difference, 0.1, other)
+
+
+def test_least_squares_regresses_to_one_for_real_and_zero_for_fake():
+    scores = torch.tensor([[0.0, 1.0], [0.5, 2.0]])
+    assert float(least_squares(scores, True)) == pytest.approx(((1 + 0 + 0.25 + 1) / 4))
+    assert float(least_squares(scores, False)) == pytest.approx(((0 + 1 + 0.25 + 4) / 4))

@@ -55,13 +55,17 @@ def test_a_batch_beyond_memory_is_refused_before_any_allocation(tmp_path):
     assert not any((out / "checkpoints").glob("*.pt"))
 
 
-@pytest.mark.parametrize("argument", [["--set", "lr=-0.01"], ["--checkpoint-every", "0"], ["--size", "33", "35"],
-                                      ["--seed", "-1"], ["--set", "ngf=0"]])
-def test_the_train_command_prints_one_error_line(tmp_path, capsys, argument):
+@pytest.mark.parametrize("argument, named", [(["--set", "lr=-0.01"], "option lr"),
+                                              (["--checkpoint-every", "0"], "--checkpoint-every"),
+                                              (["--size", "33", "35"], "--size"), (["--seed", "-1"], "--seed"),
+                                              (["--set", "ngf=0"], "option ngf")])
+def test_the_train_command_prints_one_error_line(tmp_path, capsys, argument, named):
     out = tmp_path / "run"
+    # the data folder is empty: the option is refused before the data are looked at
     assert main(["train", "--data", str(tmp_path), "--out", str(out), *argument]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "error" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and named in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
@@ -158,3 +162,25 @@ def test_a_finished_run_writes_its_pid_and_reads_finished(tmp_path):
     train(config(out, iterations=2, checkpoint_every=1, sample_every=1, log_every=1))
     progress = read_progress(out)
     assert progress["state"] == "finished" and isinstance(progress["pid"], int)
+
+
+def test_a_run_refused_by_the_lock_never_removes_the_winners_folder(tmp_path, monkeypatch):
+    """Two runs start on a new folder at once: the one that loses the lock must leave the
+    folder the winner has just made alone, though the folder did not exist when it started."""
+    import contextlib
+
+    from lesiongan.train import loop
+
+    out = tmp_path / "run"
+
+    @contextlib.contextmanager
+    def winner_holds_it(folder, what="run"):
+        folder.mkdir(parents=True)
+        (folder / "split.json").write_text("{}")  # the winner's first file
+        raise InputError(folder, f"another {what} is using this folder")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(loop, "exclusive_lock", winner_holds_it)
+    with pytest.raises(InputError, match="another training run"):
+        train(config(out))
+    assert (out / "split.json").read_text() == "{}"

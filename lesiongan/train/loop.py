@@ -218,8 +218,8 @@ def train(config: TrainConfig) -> Path:
     # One process per run folder: a second run on it would interleave logs and checkpoints.
     # Under torchrun rank 0 holds the lock for all ranks.
     lock = exclusive_lock(out, "training run") if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
-    try:
-        with lock:
+    with lock:
+        try:
             if not config.resume and has_checkpoint(out / "checkpoints"):
                 raise InputError(out, "already holds a run; pass resume=True (--resume) to continue it, or use a new folder")
             context = distributed.start(resolve_device(config.device).type)
@@ -227,10 +227,12 @@ def train(config: TrainConfig) -> Path:
                 return _train(config, out, method_cls, options, context)
             finally:
                 distributed.stop(context)
-    except InputError:
-        if fresh and not has_checkpoint(out / "checkpoints") and not (out / "progress.json").exists():
-            shutil.rmtree(out, ignore_errors=True)  # a run refused before it began leaves no folder behind
-        raise
+        except InputError:
+            # A run refused before it began leaves no folder behind; removed while the lock is
+            # held, so it is this run's folder and no other process's.
+            if fresh and not has_checkpoint(out / "checkpoints") and not (out / "progress.json").exists():
+                shutil.rmtree(out, ignore_errors=True)
+            raise
 
 
 def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: dict, context: distributed.Context) -> Path:
