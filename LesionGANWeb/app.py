@@ -377,6 +377,9 @@ class LesionGANWebApp(TrameApp):
                 v3.VSpacer()
                 html.Div("{{ case_name }}", id="case-name", classes="text-subtitle-1 mr-4")
             with layout.drawer, html.Div(classes="pa-3 d-flex flex-column ga-2", style="overflow-x: hidden"):
+                v3.VAlert(id="error", text=("error",), v_if="error", type="error", density="compact",
+                          closable=True, click_close="error = ''")
+                html.Div("{{ status }}", id="status", classes="text-body-2")
                 html.Div("Volume", classes="text-overline")
                 with html.Div(id="volume-upload"):
                     v3.VFileInput(
@@ -386,7 +389,7 @@ class LesionGANWebApp(TrameApp):
                         disabled=("busy",),
                     )
                 with html.Div(v_if="data_files.length", classes="d-flex ga-2 align-center"):
-                    with html.Div(id="data-file"):
+                    with html.Div(id="data-file", classes="flex-grow-1"):
                         v3.VAutocomplete(label="From the data folder", items=("data_files",),
                                          v_model=("data_file",), density="compact", hide_details=True)
                     v3.VBtn("Load", id="data-load", click=self.onLoadDataFile, disabled=("busy",),
@@ -441,8 +444,5 @@ class LesionGANWebApp(TrameApp):
                                 click=(f"utils.download(download_names['{role}'], "
                                        f"trigger('{trigger(self.onDownload)}', ['{role}']), "
                                        "'application/octet-stream')"))
-                html.Div("{{ status }}", id="status", classes="text-body-2 mt-2")
-                v3.VAlert(id="error", text=("error",), v_if="error", type="error", density="compact",
-                          closable=True, click_close="error = ''")
             with layout.content:
                 self.layoutManager.initialize_layout_grid(layout)
