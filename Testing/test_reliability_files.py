@@ -211,12 +211,19 @@ def test_infer_into_an_unwritable_folder_fails_before_the_model_runs(tmp_path, m
     assert "slices on" not in err
 
 
-@pytest.mark.parametrize("option", [["--threshold", "-1"], ["--threshold", "nan"], ["--min-size", "-2"],
-                                    ["--batch", "0"]])
-def test_infer_options_are_checked_before_the_model_loads(tmp_path, capsys, option):
+@pytest.mark.parametrize("option, code", [(["--threshold", "-1"], 2), (["--threshold", "nan"], 2),
+                                          (["--min-size", "-2"], 1), (["--batch", "0"], 1)])
+def test_infer_options_are_checked_before_the_model_loads(tmp_path, capsys, option, code):
+    """Refused by the argument parser (exit 2) or by the command's own checks (exit 1), by name,
+    before the model is opened."""
     junk = tmp_path / "never-opened.pt"  # not even a model file: the option is refused first
-    assert main(["infer", "--model", str(junk), "--input", str(tmp_path / "a.nii.gz"),
-                 "--output-dir", str(tmp_path / "o"), *option]) == 1
+    argv = ["infer", "--model", str(junk), "--input", str(tmp_path / "a.nii.gz"), "--output-dir", str(tmp_path / "o"),
+            *option]
+    try:
+        returned = main(argv)
+    except SystemExit as exit:
+        returned = exit.code
+    assert returned == code
     assert option[0] in capsys.readouterr().err
 
 
