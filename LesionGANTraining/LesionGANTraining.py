@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-try:
-    import LesionGANLib  # noqa: F401  (installed extension: beside the modules)
-except ImportError:  # a source checkout or release archive: LesionGANLib and lesiongan sit one folder up
-    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import qt
 import slicer
@@ -28,9 +22,9 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
+from LesionGANTrainingLib import LesionGANTrainingLogic, formatDuration, parseOptions  # first: in a source checkout it puts LesionGANLib on the path
 from LesionGANLib import widgets
 from LesionGANLib.widgets import describeModule, loadPanel
-from LesionGANTrainingLib import LesionGANTrainingLogic, formatDuration, parseOptions
 from LesionGANTrainingLib.processes import pythonExecutable
 
 POLL_MILLISECONDS = 2000

@@ -8,13 +8,7 @@ modules are in LesionGANLib.widgets).
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
-
-try:
-    import LesionGANLib  # noqa: F401  (installed extension: beside the modules)
-except ImportError:  # a source checkout or release archive: LesionGANLib and lesiongan sit one folder up
-    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ctk
 import numpy as np
@@ -29,8 +23,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
 )
 
+from LesionSynthesisLib import LesionSynthesisLogic  # first: in a source checkout it puts LesionGANLib on the path
 from LesionGANLib.widgets import ModelPanelWidget, describeModule, ensureDependencies
-from LesionSynthesisLib import LesionSynthesisLogic
 
 TURING_IMAGE_PIXELS = 256
 

@@ -7,14 +7,8 @@ LesionGANLib.widgets (panel pieces the LesionGAN modules share) are the only one
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from typing import Annotated
-
-try:
-    import LesionGANLib  # noqa: F401  (installed extension: beside the modules)
-except ImportError:  # a source checkout or release archive: LesionGANLib and lesiongan sit one folder up
-    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 import slicer
@@ -27,8 +21,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
 )
 
+from PseudoHealthyLib import PseudoHealthyLogic  # first: in a source checkout it puts LesionGANLib on the path
 from LesionGANLib.widgets import ModelPanelWidget, describeModule
-from PseudoHealthyLib import PseudoHealthyLogic
 
 ANTGAN_THRESHOLD = 0.1  # the paper's threshold on the [0, 1] difference map, kept as a preset
 

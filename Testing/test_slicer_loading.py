@@ -105,6 +105,18 @@ def test_a_source_checkout_under_additional_module_paths_loads(tmp_path):
 
 
 @pytest.mark.parametrize("module", MODULES)
+def test_each_library_loads_alone_from_a_source_checkout_without_torch(module, tmp_path):
+    """What a researcher does from Slicer's Python console, or Slicer with only the module's
+    folder on sys.path: import the Lib first, before its module file ran, with no torch."""
+    code = ("import json, sys; sys.modules['torch'] = None; sys.path.insert(0, sys.argv[1]); "
+            f"import {module}Lib, LesionGANLib; print(json.dumps(LesionGANLib.__file__))")
+    completed = subprocess.run([sys.executable, "-c", code, str(ROOT / module)], capture_output=True, text=True,
+                               timeout=300, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == str(ROOT / "LesionGANLib" / "__init__.py")
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_no_module_imports_another_modules_library(module):
     import ast
 
