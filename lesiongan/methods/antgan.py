@@ -149,10 +149,12 @@ class AntGAN(Method):
                              n_blocks=o["n_blocks"], shortcut=o["shortcut"], extra_channels=extra_channels)
 
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
-        abnormal, mask = self.fetch(sampler, "abnormal", batch_size)
-        batch = {"abnormal": abnormal, "abnormal_mask": mask}
+        batch = {}
         if self.options["lambda_twin"] > 0 or self.options["lambda_paint"] > 0:
-            batch["abnormal_truth"] = self.fetch_truth(sampler, "lambda_twin or lambda_paint")
+            batch["abnormal"], batch["abnormal_mask"], batch["abnormal_truth"] = self.fetch_with_truth(
+                sampler, "abnormal", batch_size, "lambda_twin or lambda_paint")
+        else:
+            batch["abnormal"], batch["abnormal_mask"] = self.fetch(sampler, "abnormal", batch_size)
         batch["healthy"], _ = self.fetch(sampler, "healthy", batch_size)
         return batch
 

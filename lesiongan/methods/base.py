@@ -158,7 +158,6 @@ class Method:
         self.amp = None if amp == "off" else amp
         self.total_steps = max(1, int(total_steps))
         self.seed = seed
-        self.last_indices = torch.empty(0, dtype=torch.long)  # what `fetch` drew last
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
@@ -187,22 +186,30 @@ class Method:
     # --- helpers ------------------------------------------------------------------------
     def fetch(self, sampler: Sampler, kind: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """`n` slices of `kind` on the device: images in [-1, 1] and their lesion masks."""
-        if kind not in SAMPLE_KINDS:
-            raise ValueError(f"sample kind must be one of {SAMPLE_KINDS}, not {kind!r}")
-        indices = sampler.draw(kind, n)
-        images = sampler.slices.images[indices].to(self.device, torch.float32)
-        masks = sampler.slices.masks[indices].to(self.device, torch.float32)
-        self.last_indices = indices
-        return to_net(images), masks
+        return self._gather(sampler, self._draw(sampler, kind, n))
 
-    def fetch_truth(self, sampler: Sampler, what: str) -> torch.Tensor:
-        """The healthy twins (in [-1, 1]) of the slices the last `fetch` drew; only data with
-        ground truth (the phantom) has them. `what` names the option that needs them."""
+    def fetch_with_truth(self, sampler: Sampler, kind: str, n: int,
+                         what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As `fetch`, plus the slices' healthy twins in [-1, 1]: only data with ground truth
+        (the phantom) has them; `what` names the option that needs them."""
         truth = getattr(sampler.slices, "truth", None)
         if truth is None:
             raise InputError("data", f"{what} needs the healthy twin of every image (the phantom writes "
                                      "<case>_<modality>_healthy.nii.gz); this data has none")
-        return to_net(truth[self.last_indices].to(self.device, torch.float32))
+        indices = self._draw(sampler, kind, n)
+        images, masks = self._gather(sampler, indices)
+        return images, masks, to_net(truth[indices].to(self.device, torch.float32))
+
+    @staticmethod
+    def _draw(sampler: Sampler, kind: str, n: int) -> torch.Tensor:
+        if kind not in SAMPLE_KINDS:
+            raise ValueError(f"sample kind must be one of {SAMPLE_KINDS}, not {kind!r}")
+        return sampler.draw(kind, n)
+
+    def _gather(self, sampler: Sampler, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        images = sampler.slices.images[indices].to(self.device, torch.float32)
+        masks = sampler.slices.masks[indices].to(self.device, torch.float32)
+        return to_net(images), masks
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for the forward passes when the loop asked for it."""
