@@ -156,3 +156,74 @@ def test_paint_loss_trains_a_reconstructor_and_no_adversary_leaves_the_discrimin
     for name in ("D_N", "D_A", "G_N2A"):
         assert all(torch.equal(p, b) for p, b in zip(nets[name].parameters(), frozen[name])), name
     assert not all(torch.equal(p, b) for p, b in zip(nets["R"].parameters(), frozen["R"]))
+
+
+class _VisibleLesionSampler(_RandomSampler):
+    """Bright squares on a dim background: lesions a gate can learn to find."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        masks = torch.zeros(8, 1, 32, 32)
+        for i in range(8):
+            masks[i, :, 4 + i : 12 + i, 6 + 2 * i : 14 + 2 * i] = 1
+        self.slices.masks = masks
+        self.slices.truth = 0.4 * self.slices.images
+        self.slices.images = self.slices.truth + 0.5 * masks
+
+
+def test_gate_loss_is_the_cross_entropy_and_soft_dice_against_the_mask() -> None:
+    import torch.nn.functional as F
+
+    from lesiongan.methods.antgan import gate_loss
+
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, :, 2:5, 2:5] = 1
+    right, wrong = 20 * (2 * mask - 1), -20 * (2 * mask - 1)
+    assert gate_loss(right, mask) < 1e-3 < 1.5 < gate_loss(wrong, mask)
+    logits = torch.randn(2, 1, 8, 8)
+    p = torch.sigmoid(logits)
+    dice = (2 * (p * mask).sum() + 1) / (p.sum() + mask.sum() + 1)
+    assert torch.isclose(gate_loss(logits, mask), F.binary_cross_entropy_with_logits(logits, mask) + 1 - dice)
+
+
+def test_gated_generator_starts_as_the_identity_and_its_gate_learns_the_mask() -> None:
+    """A gated U-Net changes nothing where its gate is shut; lambda_gate trains the gate
+    against the lesion mask (abnormal slices) and against an empty mask (healthy slices)."""
+    import pytest
+
+    from lesiongan.errors import InputError
+    from lesiongan.nets import build_network, network_spec
+
+    net = build_network("unet_generator", in_channels=1, out_channels=1, base=4, depth=2, gated=True)
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    out, logits = net(x, with_gate=True)
+    assert torch.equal(out, x) and logits.shape == (2, 1, 16, 16)
+    spec = network_spec(net)
+    assert network_spec(build_network(spec["arch"], **spec["kwargs"]))["kwargs"]["gated"] is True
+    with torch.no_grad():  # the same change everywhere; the gate's bias opens or shuts it
+        net.head.bias[0] = 0.5
+        net.head.bias[1] = -30.0
+        shut = net(x)
+        net.head.bias[1] = 30.0
+        open_ = net(x)
+    assert torch.allclose(shut, x, atol=1e-6)
+    assert torch.allclose(open_, (x + 2 * torch.tanh(torch.tensor(0.5))).clamp(-1, 1), atol=1e-5)
+
+    cls = get_method("antgan")
+    options = {"ngf": 4, "ndf": 4, "generator": "unet", "unet_depth": 2, "gate": True, "lambda_gan": 0.0,
+               "cycle_ac": False, "cycle_nc": False, "lambda_twin": 1.0, "lambda_identity": 1.0, "lr": 1e-2}
+    torch.manual_seed(0)
+    method = cls(resolve_options(cls, None, {**options, "lambda_gate": 1.0}), channels=1, total_steps=60)
+    sampler = _VisibleLesionSampler()
+    first = method.train_step(method.make_batch(sampler, 4), 0)["gate"]
+    for step in range(1, 40):
+        last = method.train_step(method.make_batch(sampler, 4), step)["gate"]
+    assert last < 0.7 * first
+    # without lambda_gate, the gate's head is untouched by the gate loss: its loss does not fall as far
+    torch.manual_seed(0)
+    ungated = cls(resolve_options(cls, None, {**options, "lambda_gate": 0.0}), channels=1, total_steps=60)
+    for step in range(40):
+        other = ungated.train_step(ungated.make_batch(sampler, 4), step)["gate"]
+    assert last < other
+    with pytest.raises(InputError, match="gate"):
+        cls(resolve_options(cls, None, {"ngf": 4, "ndf": 4, "n_blocks": 1, "gate": True}), channels=1)

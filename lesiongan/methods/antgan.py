@@ -26,6 +26,11 @@ Beyond the paper (all off by default, so the defaults are Eq. 1):
   goes, it is what the LesionSynthesis panel paints with (role "reconstructor").
 - `generator`: "resnet" (Table I) or "unet", a U-Net with the same global shortcut
   (`nets.unet.ShortcutUNet`, widths `ngf` * 2**level, `unet_depth` poolings).
+- `gate` (U-Net only): G_A2N also predicts a gate in [0, 1] that scales its change, and
+  `lambda_gate` trains the gate against the lesion mask (binary cross-entropy plus soft Dice;
+  healthy slices count as all-zero masks). L_AM already asks for no change outside the
+  lesion; the gate learns it as a segmentation, which converges in far fewer steps than
+  pushing every healthy pixel's residual to zero, and treats dark and bright lesions alike.
 
 Presets are the rows of the ablation (Table IV, Fig. 5) and the lambda_AM sweep (Fig. 12).
 Every preset keeps both adversarial directions of Eq. 3; the ablations switch the cycle
@@ -70,6 +75,15 @@ def twin_loss(generated: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) 
     return error / (mask.sum() * generated.shape[1]).clamp_min(1)
 
 
+def gate_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the gate's logits against the lesion mask, plus the soft Dice
+    loss over the whole batch (so the few lesion pixels weigh as much as the many healthy ones)."""
+    logits, mask = logits.float(), mask.float()
+    probability = torch.sigmoid(logits)
+    dice = (2 * (probability * mask).sum() + 1.0) / (probability.sum() + mask.sum() + 1.0)
+    return F.binary_cross_entropy_with_logits(logits, mask) + (1.0 - dice)
+
+
 def least_squares(scores: torch.Tensor, real: bool) -> torch.Tensor:
     """LSGAN loss: the score map regressed to all ones (real) or all zeros (fake)."""
     scores = scores.float()
@@ -88,6 +102,8 @@ class AntGAN(Method):
         "ndf": 64,
         "n_layers_d": 3,
         "shortcut": True,
+        "gate": False,
+        "lambda_gate": 1.0,
         "cycle_ac": True,
         "cycle_nc": True,
         "lambda_cc": 10.0,
@@ -112,8 +128,8 @@ class AntGAN(Method):
     def __init__(self, options: dict[str, Any], channels: int, device: Any = "cpu", amp: str | None = None, total_steps: int = 1, seed: int = 0):
         super().__init__(options, channels, device, amp, total_steps, seed)
         o = self.options
-        for name in ("G_A2N", "G_N2A"):
-            self.networks[name] = self.build_generator(o, channels)
+        self.networks["G_A2N"] = self.build_generator(o, channels, gated=o["gate"])
+        self.networks["G_N2A"] = self.build_generator(o, channels)
         if o["lambda_paint"] > 0:
             self.networks["R"] = self.build_generator(o, channels, extra_channels=1)
         for name in ("D_N", "D_A"):
@@ -136,15 +152,17 @@ class AntGAN(Method):
         return o["lambda_gan"] > 0 or o["cycle_ac"] or o["cycle_nc"]
 
     @staticmethod
-    def build_generator(o: dict[str, Any], channels: int, extra_channels: int = 0) -> torch.nn.Module:
+    def build_generator(o: dict[str, Any], channels: int, extra_channels: int = 0, gated: bool = False) -> torch.nn.Module:
         if o["generator"] == "unet":
             if not o["shortcut"]:
                 raise InputError("generator", "the U-Net generator always has the global shortcut; use "
                                               "generator=resnet for the ablations without it")
             return build_network("unet_generator", in_channels=channels, out_channels=channels, base=o["ngf"],
-                                 depth=o["unet_depth"], extra_channels=extra_channels)
+                                 depth=o["unet_depth"], extra_channels=extra_channels, gated=gated)
         if o["generator"] != "resnet":
             raise InputError("generator", f"must be resnet or unet, not {o['generator']!r}")
+        if gated:
+            raise InputError("gate", "the gate is an option of the U-Net generator (generator=unet)")
         return build_network("resnet_generator", in_channels=channels, out_channels=channels, ngf=o["ngf"],
                              n_blocks=o["n_blocks"], shortcut=o["shortcut"], extra_channels=extra_channels)
 
@@ -166,7 +184,11 @@ class AntGAN(Method):
         # Generators: fool the (frozen) discriminators, close the cycles, keep non-lesion pixels.
         self.set_requires_grad(discriminators, False)
         with self.autocast():
-            fake_n = nets["G_A2N"](x_a)
+            if o["gate"]:
+                fake_n, gate_logits = nets["G_A2N"](x_a, with_gate=True)
+                gate_parts = [(gate_logits, mask)]
+            else:
+                fake_n = nets["G_A2N"](x_a)
             am = anomaly_mask_loss(x_a, fake_n, mask)
             loss_g = o["lambda_am"] * am
             losses = {}
@@ -189,9 +211,18 @@ class AntGAN(Method):
                 loss_g = loss_g + o["lambda_twin"] * twin
                 losses["twin"] = twin.detach()
             if o["lambda_identity"] > 0:
-                identity = F.l1_loss(nets["G_A2N"](x_n).float(), x_n)
+                if o["gate"]:
+                    same, healthy_gate_logits = nets["G_A2N"](x_n, with_gate=True)
+                    gate_parts.append((healthy_gate_logits, torch.zeros_like(healthy_gate_logits)))
+                else:
+                    same = nets["G_A2N"](x_n)
+                identity = F.l1_loss(same.float(), x_n)
                 loss_g = loss_g + o["lambda_identity"] * identity
                 losses["identity"] = identity.detach()
+            if o["gate"]:
+                gate = gate_loss(torch.cat([p[0] for p in gate_parts]), torch.cat([p[1] for p in gate_parts]))
+                loss_g = loss_g + o["lambda_gate"] * gate
+                losses["gate"] = gate.detach()
             if o["lambda_paint"] > 0:
                 # R paints the lesion back into the healthy twin where the mask says.
                 painted = nets["R"](torch.cat([batch["abnormal_truth"], mask], dim=1))

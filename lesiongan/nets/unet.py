@@ -12,6 +12,8 @@ tanh where the paper's Keras code ended in sigmoid on [0, 1]. Masks are in [0, 1
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -179,17 +181,29 @@ class ShortcutUNet(ResidualUNet):
     the lesion, that is most of the job. The head starts at zero, so a new generator is the
     identity (as `ResnetGenerator(shortcut=True)`). `extra_channels` are further inputs (a
     reconstructor's lesion mask) that are read but not part of the image.
+
+    `gated`: one more head channel, a gate g = sigmoid(logit) in [0, 1] that says where the
+    change goes: output = clamp(x + g * 2 tanh(r), -1, 1). Trained against the lesion mask,
+    the gate keeps healthy tissue exactly as it came in, so the difference map is clean
+    outside lesions and a dark lesion is found as readily as a bright one; `forward(x,
+    with_gate=True)` also returns the gate's logits for that loss.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, base: int = 32, depth: int = 4,
-                 extra_channels: int = 0):
+                 extra_channels: int = 0, gated: bool = False):
         if in_channels != out_channels:
             raise ValueError(f"a shortcut generator needs in_channels == out_channels, not {in_channels} and {out_channels}")
-        super().__init__(in_channels + extra_channels, out_channels, base, depth)
+        super().__init__(in_channels + extra_channels, out_channels + int(gated), base, depth)
         self.in_channels = in_channels
+        self.gated = gated
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.residual(x)
-        return torch.clamp(x[:, : self.in_channels] + 2 * torch.tanh(residual), -1.0, 1.0)
+    def forward(self, x: torch.Tensor, with_gate: bool = False) -> Any:
+        head = self.residual(x)
+        change = 2 * torch.tanh(head[:, : self.in_channels])
+        gate_logits = head[:, self.in_channels :] if self.gated else None
+        if gate_logits is not None:
+            change = torch.sigmoid(gate_logits) * change
+        output = torch.clamp(x[:, : self.in_channels] + change, -1.0, 1.0)
+        return (output, gate_logits) if with_gate else output
