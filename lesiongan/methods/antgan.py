@@ -24,6 +24,9 @@ Beyond the paper (all off by default, so the defaults are Eq. 1):
 - `lambda_paint`: trains a reconstructor R(y, m) (Xia et al.'s R) on the phantom's pairs: the
   healthy twin y and the lesion mask m in, the lesion image x out (L1). Told where the lesion
   goes, it is what the LesionSynthesis panel paints with (role "reconstructor").
+- `augment`: each batch varied by `data.augmentation.SliceAugmentation` (lesion contrast
+  rescaled or reversed against the twin, tissue intensity curves, left-right flips), so a
+  few dozen phantom cases teach more than their own lesions.
 - `generator`: "resnet" (Table I) or "unet", a U-Net with the same global shortcut
   (`nets.unet.ShortcutUNet`, widths `ngf` * 2**level, `unet_depth` poolings).
 - `gate` (U-Net only): G_A2N also predicts a gate in [0, 1] that scales its change, and
@@ -45,7 +48,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from ..nets import build_network, from_net
+from ..data.augmentation import SliceAugmentation
+from ..nets import build_network, from_net, to_net
 from .base import HistoryPool, Losses, Method, Sampler, register_method, reported
 
 # Fig. 12 shows the sweep as images only; its values are not legible in our copy of the
@@ -103,6 +107,7 @@ class AntGAN(Method):
         "n_layers_d": 3,
         "shortcut": True,
         "gate": False,
+        "augment": False,
         "lambda_gate": 1.0,
         "cycle_ac": True,
         "cycle_nc": True,
@@ -143,6 +148,8 @@ class AntGAN(Method):
             self.add_linear_decay(optimizer, o["decay_start"])
         # One pool per discriminator, each with its own stream of random draws.
         self.pools = {"D_N": HistoryPool(o["pool_size"], seed * 2 + 1), "D_A": HistoryPool(o["pool_size"], seed * 2 + 2)}
+        self.augmentation = SliceAugmentation() if o["augment"] else None
+        self.augment_rng = torch.Generator().manual_seed(seed * 2 + 3)
         self.roles = {"a2n": "G_A2N", "n2a": "G_N2A", **({"reconstructor": "R"} if "R" in self.networks else {})}
 
     @property
@@ -174,7 +181,21 @@ class AntGAN(Method):
         else:
             batch["abnormal"], batch["abnormal_mask"] = self.fetch(sampler, "abnormal", batch_size)
         batch["healthy"], _ = self.fetch(sampler, "healthy", batch_size)
+        if self.augmentation is not None:
+            self.augment_batch(batch)
         return batch
+
+    def augment_batch(self, batch: dict[str, torch.Tensor]) -> None:
+        """Vary the batch in place (in data intensities, so the curves act on [0, 1])."""
+        twin = batch.get("abnormal_truth")
+        lesion, mask, twin = self.augmentation(from_net(batch["abnormal"]).cpu(), batch["abnormal_mask"].cpu(),
+                                               None if twin is None else from_net(twin).cpu(), self.augment_rng)
+        healthy, _, _ = self.augmentation(from_net(batch["healthy"]).cpu(), torch.zeros_like(batch["healthy"]).cpu(),
+                                          None, self.augment_rng)
+        batch["abnormal"], batch["abnormal_mask"], batch["healthy"] = (
+            to_net(lesion).to(self.device), mask.to(self.device), to_net(healthy).to(self.device))
+        if twin is not None:
+            batch["abnormal_truth"] = to_net(twin).to(self.device)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         o, nets = self.options, self.networks
@@ -263,8 +284,10 @@ class AntGAN(Method):
         ]
 
     def extra_state(self) -> dict[str, Any]:
-        return {name: pool.state_dict() for name, pool in self.pools.items()}
+        return {**{name: pool.state_dict() for name, pool in self.pools.items()}, "augment_rng": self.augment_rng.get_state()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         for name, pool in self.pools.items():
             pool.load_state_dict(state[name], self.device)
+        if "augment_rng" in state:  # checkpoints from before augmentation have none
+            self.augment_rng.set_state(state["augment_rng"])

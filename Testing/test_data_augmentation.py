@@ -1,0 +1,72 @@
+"""Slice augmentation: every variation keeps a lesion slice, its mask and its twin aligned."""
+
+from __future__ import annotations
+
+import torch
+
+from lesiongan.data.augmentation import SliceAugmentation
+
+
+def _pair() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    twin = torch.zeros(6, 1, 16, 16)
+    twin[:, :, 2:14, 2:14] = 0.3 + 0.4 * torch.rand(6, 1, 12, 12, generator=g)  # a brain; 0 around it
+    mask = torch.zeros_like(twin)
+    mask[:, :, 5:8, 3:6] = 1  # on the left, so a flip shows
+    lesion = torch.where(mask > 0, twin + 0.25, twin)
+    return lesion, mask, twin
+
+
+def test_lesion_contrast_rescales_the_lesion_against_its_twin_and_nothing_else() -> None:
+    lesion, mask, twin = _pair()
+    g = torch.Generator().manual_seed(1)
+    same = SliceAugmentation(lesion_scale=(1.0, 1.0), darken=0.0).lesion_pairs(lesion, twin, g)
+    assert torch.allclose(same, lesion)
+    reversed_ = SliceAugmentation(lesion_scale=(1.0, 1.0), darken=1.0).lesion_pairs(lesion, twin, g)
+    assert torch.allclose(reversed_[mask > 0], (twin - 0.25).clamp(0, 1)[mask > 0])
+    varied = SliceAugmentation().lesion_pairs(lesion, twin, g)
+    assert torch.equal(varied[mask == 0], lesion[mask == 0])  # healthy tissue and background untouched
+    change = (varied - twin)[mask > 0].reshape(6, -1)[:, 0]
+    assert (change.abs() >= 0.5 * 0.25 - 1e-6).all() and (change.abs() <= 1.3 * 0.25 + 1e-6).all()
+
+
+def test_curves_and_flips_apply_alike_to_aligned_tensors_and_keep_the_background() -> None:
+    lesion, mask, twin = _pair()
+    g = torch.Generator().manual_seed(2)
+    out_lesion, out_mask, out_twin = SliceAugmentation(darken=0.0)(lesion, mask, twin, g)
+    assert out_lesion.shape == lesion.shape and out_lesion.min() >= 0 and out_lesion.max() <= 1
+    brain = twin > 0
+    flipped = [not torch.equal(m, mask[0]) for m in out_mask]
+    assert any(flipped) and not all(flipped)  # some slices mirrored, some not (p = 0.5 over 6)
+    for i in range(6):
+        inside = brain[i].flip(-1) if flipped[i] else brain[i]
+        assert torch.equal(out_twin[i] > 0, inside) and torch.equal(out_lesion[i] > 0, inside)
+        # where the mask is off, the lesion slice equals its twin after the same curve
+        assert torch.allclose(out_lesion[i][out_mask[i] == 0], out_twin[i][out_mask[i] == 0])
+    curves = SliceAugmentation(flip=0.0).tissue_curves([twin], g)[0]
+    assert not torch.allclose(curves, twin) and torch.equal(curves > 0, twin > 0)
+
+
+def test_antgan_trains_on_augmented_batches_and_resumes_their_draws() -> None:
+    from lesiongan.methods import get_method, resolve_options
+
+    lesion, mask, twin = _pair()
+
+    class Sampler:
+        slices = type("Slices", (), {"images": lesion, "masks": mask, "truth": twin})()
+
+        def draw(self, kind: str, n: int) -> torch.Tensor:
+            return torch.arange(n) % 6
+
+    cls = get_method("antgan")
+    options = resolve_options(cls, None, {"ngf": 4, "generator": "unet", "unet_depth": 2, "gate": True, "augment": True,
+                                          "lambda_gan": 0.0, "cycle_ac": False, "cycle_nc": False, "lambda_twin": 1.0})
+    method = cls(options, channels=1, total_steps=4)
+    state = method.extra_state()
+    first = method.make_batch(Sampler(), 6)
+    assert not torch.allclose(first["abnormal"], lesion * 2 - 1)
+    assert torch.equal(first["abnormal"] > -1, first["abnormal_truth"] > -1)
+    method.train_step(first, 0)
+    method.load_extra_state(state)
+    again = method.make_batch(Sampler(), 6)
+    assert torch.equal(again["abnormal"], first["abnormal"]) and torch.equal(again["abnormal_mask"], first["abnormal_mask"])
