@@ -54,6 +54,7 @@ PAPER_TABLES: dict[str, PaperTable] = {
             "cyclegan": _t4("GAN + AC + NC (CycleGAN)", 21.34),
             "cyclegan+shortcut": _t4("GAN + AC + NC + Shortcut", 27.29),
             "antgan": _t4("GAN + AC + NC + Shortcut + AM", 28.44),
+            "twin-gate": {"psnr_nonlesion": PaperValue(None, "not in the paper", "this project's recipe (docs/ablation.md)")},
         },
         notes=("BraTS18 test set, FLAIR; the paper computes PSNR outside the lesion only.",),
     ),
