@@ -55,7 +55,19 @@ def test_bench_train_cli_times_both_steps(tmp_path, capsys):
         assert run["iterations_per_s"] == pytest.approx(1 / run["seconds_per_iteration"])
         assert run["images_per_s"] == pytest.approx(4 * run["iterations_per_s"])
     assert report["speedup"] == pytest.approx(report["reference"]["seconds_per_iteration"] / report["shipped"]["seconds_per_iteration"])
-    assert "ANT-GAN as shipped" in capsys.readouterr().out
+    assert "ANT-GAN step, preset antgan" in capsys.readouterr().out
+    assert report["setup"]["preset"] == "antgan" and report["setup"]["generator"] == "resnet"
+
+
+def test_bench_train_times_the_demo_recipe_on_slices_with_twins(tmp_path, capsys):
+    """--preset twin-gate times the demo model's step (gated U-Net, twins, augmentation)."""
+    out = tmp_path / "train.json"
+    args = ["bench", "train", "--preset", "twin-gate", "--ngf", "4", "--size", "32", "--batch-size", "2",
+            "--iterations", "2", "--device", "cpu", "--json", str(out)]
+    assert main(args) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["setup"]["preset"] == "twin-gate" and report["setup"]["generator"] == "unet"
+    assert "ANT-GAN step, preset twin-gate" in capsys.readouterr().out
 
 
 def test_bench_refuses_bad_settings():

@@ -325,25 +325,28 @@ class PlainCycleGAN:
 
 @dataclass
 class _SyntheticSlices:
-    """Random slices in the shape the sampler reads: half abnormal (with a square lesion mask)."""
+    """Random slices in the shape the sampler reads: half abnormal (a brighter square, its mask,
+    and the slice without it as the healthy twin, for recipes that learn from twins)."""
 
     images: torch.Tensor
     masks: torch.Tensor
     labels: torch.Tensor
+    truth: torch.Tensor
 
     @classmethod
     def make(cls, count: int, size: int, seed: int) -> "_SyntheticSlices":
         generator = torch.Generator().manual_seed(seed)
-        images = torch.rand((count, 1, size, size), generator=generator)
+        truth = 0.1 + 0.6 * torch.rand((count, 1, size, size), generator=generator)
         masks = torch.zeros((count, 1, size, size))
         masks[: count // 2, :, size // 4 : size // 2, size // 4 : size // 2] = 1
         labels = (masks.flatten(1).amax(1) > 0).long()
-        return cls(images, masks, labels)
+        return cls(truth + 0.3 * masks, masks, labels, truth)
 
 
 def bench_train(ngf: int, size: int, batch_size: int, iterations: int, device_name: str, n_blocks: int = 9,
-                seed: int = 0) -> dict[str, Any]:
-    """Shipped ANT-GAN step against the plain CycleGAN step; iterations/s and images/s."""
+                seed: int = 0, preset: str = "antgan") -> dict[str, Any]:
+    """The loop's ANT-GAN step (`preset`: the paper's, or twin-gate, the demo model's recipe)
+    against the plain CycleGAN step at the same width; iterations/s and images/s."""
     from .infer.engine import resolve_device
     from .methods import get_method, resolve_options
     from .train.loop import choose_amp, seed_everything
@@ -358,7 +361,7 @@ def bench_train(ngf: int, size: int, batch_size: int, iterations: int, device_na
     seed_everything(seed)
     slices = _SyntheticSlices.make(max(8, 2 * batch_size), size, seed)
     method_cls = get_method("antgan")
-    options = resolve_options(method_cls, None, {"ngf": ngf, "n_blocks": n_blocks})
+    options = resolve_options(method_cls, preset, {"ngf": ngf, "n_blocks": n_blocks})
     amp = choose_amp("auto", device)
     method = method_cls(options, channels=1, device=device, amp=amp, total_steps=iterations + 1, seed=seed)
     method.train(True)
@@ -395,7 +398,8 @@ def bench_train(ngf: int, size: int, batch_size: int, iterations: int, device_na
     return {
         "benchmark": "train",
         "machine": machine_info(device),
-        "setup": {"ngf": ngf, "ndf": options["ndf"], "n_blocks": n_blocks, "size": size, "batch_size": batch_size,
+        "setup": {"preset": preset, "generator": options["generator"], "ngf": ngf, "ndf": options["ndf"],
+                  "n_blocks": n_blocks, "size": size, "batch_size": batch_size,
                   "iterations": iterations, "amp": amp or "off",
                   "images_per_iteration": 2 * batch_size},
         "reference": summary(reference),
@@ -429,7 +433,7 @@ def markdown_table(report: dict[str, Any]) -> str:
                 f"{report['agreement']['tolerance']:.0e} for the engine (crop=True is approximate by design)")
     else:
         rows = ["| step | s / iteration | iterations / s | images / s | peak memory MB |", "| --- | ---: | ---: | ---: | ---: |"]
-        for name, label in (("reference", "plain fp32 CycleGAN"), ("shipped", "ANT-GAN as shipped")):
+        for name, label in (("reference", "plain fp32 CycleGAN"), ("shipped", f"ANT-GAN step, preset {report['setup']['preset']}")):
             r = report[name]
             rows.append(f"| {label} | {r['seconds_per_iteration']:.3f} | {r['iterations_per_s']:.2f} | "
                         f"{r['images_per_s']:.2f} | {r['peak_memory_mb']:.0f} |")
@@ -449,6 +453,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     infer.add_argument("--threads", type=int, help="torch CPU threads for every run (default: torch's own)")
     infer.add_argument("--json", help="write the report here as JSON")
     train = sub.add_parser("train", help="shipped ANT-GAN step against a plain fp32 CycleGAN step")
+    train.add_argument("--preset", default="antgan",
+                       help="ANT-GAN preset whose step is timed: antgan (the paper's, default) or twin-gate (the demo model's)")
     train.add_argument("--ngf", type=int, default=64)
     train.add_argument("--blocks", type=int, default=9, help="residual blocks per generator (default 9)")
     train.add_argument("--size", type=int, default=240, help="slice side in pixels (default 240)")
@@ -467,7 +473,8 @@ def run(args: argparse.Namespace) -> int:
     if args.bench == "infer":
         report = bench_infer(args.model, args.size, args.device, args.repeats, args.ngf, crop=args.crop)
     else:
-        report = bench_train(args.ngf, args.size, args.batch_size, args.iterations, args.device, n_blocks=args.blocks)
+        report = bench_train(args.ngf, args.size, args.batch_size, args.iterations, args.device, n_blocks=args.blocks,
+                             preset=args.preset)
     print(markdown_table(report))
     if args.json:
         write_json(args.json, report)

@@ -23,33 +23,29 @@ if [ "${1:-all}" != ship ]; then
   # The demo model's data: randomized training and validation cases, an in-distribution test
   # split, and a test split in the held-out setting (its own seeds, contrast and lesion model).
   "$LESIONGAN" phantom --out "$WORK/train" --cases 40 --seed 11 --size brats --randomize train
+  "$LESIONGAN" phantom --out "$WORK/train-more" --cases 50 --seed 21 --size brats --randomize train --healthy-fraction 0.1
+  cp -al "$WORK"/train-more/Phantom_21_* "$WORK/train/"  # one folder of 90 cases
   "$LESIONGAN" phantom --out "$WORK/val" --cases 6 --seed 12 --size brats --randomize train --healthy-fraction 0.5
   "$LESIONGAN" phantom --out "$WORK/test-id" --cases 8 --seed 13 --size brats --randomize train --healthy-fraction 0.25
   "$LESIONGAN" phantom --out "$WORK/test-ood" --cases 8 --seed 14 --size brats --randomize test --healthy-fraction 0.25
   "$LESIONGAN" train --method segmentation --data "$WORK/plain-train" --out "$WORK/fpre" \
     --modalities flair --spacing 3 --set unet_base=16 --batch-size 16 \
     --iterations 3000 --checkpoint-every 500 --sample-every 1000 --log-every 100 --seed 0 --no-tensorboard &
-  # The recipe of docs/ablation.md: U-Net generator with the global shortcut, L_AM, the healthy
-  # twin inside the lesion, the identity on healthy slices, and a reconstructor for painting.
-  "$LESIONGAN" train --method antgan --data "$WORK/train" --out "$WORK/run" --modalities flair --spacing 3 \
-    --set generator=unet --ngf 16 --set cycle_ac=false --set cycle_nc=false --set lambda_gan=0 \
-    --set lambda_am=100 --set lambda_twin=10 --set lambda_identity=20 --set lambda_paint=10 \
-    --batch-size 4 --iterations 2600 --checkpoint-every 200 --sample-every 500 --log-every 50 --seed 0 \
-    --no-tensorboard --val-fraction 0.1
-  # A second stage from those weights: the twin loss doubled, half the learning rate.
-  "$LESIONGAN" train --method antgan --data "$WORK/train" --out "$WORK/finetune" --init "$WORK/run/model.pt" \
-    --modalities flair --spacing 3 --set generator=unet --ngf 16 --set cycle_ac=false --set cycle_nc=false \
-    --set lambda_gan=0 --set lambda_am=100 --set lambda_twin=20 --set lambda_identity=20 --set lambda_paint=10 \
-    --set lr=0.0001 --batch-size 4 --iterations 1800 --checkpoint-every 200 --sample-every 600 --log-every 50 \
-    --seed 1 --no-tensorboard --val-fraction 0.1
+  # The recipe of docs/ablation.md (ANT-GAN preset twin-gate): a gated U-Net generator with
+  # the global shortcut at 3 mm; L_AM outside the lesion, the healthy twin inside it, the
+  # identity on healthy slices, the gate against the lesion mask, a reconstructor for
+  # painting; augmented batches; no adversarial terms.
+  "$LESIONGAN" train --method antgan --preset twin-gate --data "$WORK/train" --out "$WORK/run" --modalities flair \
+    --spacing 3 --ngf 16 --batch-size 4 --iterations 4200 --checkpoint-every 200 --sample-every 500 --log-every 50 \
+    --seed 0 --no-tensorboard --val-fraction 0.05
   wait
-  "$LESIONGAN" calibrate --model "$WORK/finetune/model.pt" --data "$WORK/val" --out "$WORK/finetune/calibrated.pt" \
+  "$LESIONGAN" calibrate --model "$WORK/run/model.pt" --data "$WORK/val" --out "$WORK/run/calibrated.pt" \
     --smooth-mm 1 --min-size 100
   for split in test-id test-ood; do
-    "$LESIONGAN" evaluate --model "$WORK/finetune/calibrated.pt" --data "$WORK/$split" --split all \
+    "$LESIONGAN" evaluate --model "$WORK/run/calibrated.pt" --data "$WORK/$split" --split all \
       --out "$WORK/evaluation-$split" --segmentor none
   done
-  "$LESIONGAN" evaluate --model "$WORK/finetune/calibrated.pt" --data "$WORK/plain-test" --split all \
+  "$LESIONGAN" evaluate --model "$WORK/run/calibrated.pt" --data "$WORK/plain-test" --split all \
     --out "$WORK/evaluation-plain" --segmentor "$WORK/fpre/model.pt"
 fi
 "$PYTHON" - "$WORK" <<'PY'
@@ -73,7 +69,7 @@ metrics = {"in_distribution": summary("test-id"), "held_out_setting": summary("t
            "plain_phantom": summary("plain"),
            "evaluated_on": "8 + 8 held-out brats-size randomized phantom cases (seeds 13, 14; the second in the "
                            "held-out 'test' setting) and 6 plain phantom cases (seed 7), lesiongan evaluate"}
-shipped = repack_model(work / "finetune" / "calibrated.pt", default_model_path(), half=True, metrics=metrics)
+shipped = repack_model(work / "run" / "calibrated.pt", default_model_path(), half=True, metrics=metrics)
 record_shipped(shipped)
 print(f"{shipped}: {shipped.stat().st_size} bytes")
 print("demo model:", json.dumps(metrics, indent=1))
