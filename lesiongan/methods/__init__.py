@@ -6,27 +6,20 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from ..discovery import import_submodules
 from ..errors import InputError
 
 if TYPE_CHECKING:
     from .base import Method
 
 METHODS: dict[str, type["Method"]] = {}
-# Modules whose import registers methods (`@register_method`); those not written yet are skipped.
-_METHOD_MODULES = ("antgan", "factorization", "cgan", "noise_gan", "segmentation", "classification")
 
 
 def available_methods() -> dict[str, type["Method"]]:
-    """Every method by name, importing the method modules on first use."""
-    for module in _METHOD_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__name__}.{module}":
-                raise
+    """Every method by name: each module of this package registers its own (`@register_method`)."""
+    import_submodules(__name__)
     return dict(METHODS)
 
 
