@@ -31,11 +31,10 @@ import lesiongan
 from LesionGANLib.scenelogic import SceneLogic
 from lesiongan.data.volume import write_json
 from lesiongan.errors import InputError, ModelFileError
+from lesiongan.train.runfolder import RunFolder
 
 from . import processes
 
-RUN_FILE = "run.json"
-LOG_FILE = "train.log"
 RUN_ATTRIBUTE = "LesionGAN.TrainingRun"  # on the loss table and chart: the run folder they show
 # Flags the panel sets itself; `options` may not override them.
 _FIXED_FLAGS = ("method", "preset", "data", "out", "iterations", "batch_size", "device", "resume", "list_methods")
@@ -115,6 +114,11 @@ def parseOptions(text: str) -> dict[str, Any]:
             raise InputError(f"option {item!r}", "must be key=value (or a bare switch name)")
         options[key] = value.split(",") if "," in value else (value if sep else True)
     return options
+
+
+def _pid(run: RunFolder) -> int | None:
+    """The pid of the run's latest process started from here (None for a run started elsewhere)."""
+    return (_readJson(run.run_file) or {}).get("pid")
 
 
 def _waitForExit(pid: int, timeout: float, pollInterval: float) -> bool:
@@ -210,58 +214,57 @@ class LesionGANTrainingLogic(SceneLogic):
     def resumeRun(self, runDir: str | os.PathLike, python: str | None = None) -> RunHandle:
         """Continue a stopped (or failed) run from its last checkpoint: same command + --resume,
         by default with the Python that started it."""
-        runDir = Path(runDir)
-        record = _readJson(runDir / RUN_FILE)
+        run = RunFolder(runDir)
+        record = _readJson(run.run_file)
         if record is None:
-            raise InputError(runDir, f"is not a run folder started from here (no readable {RUN_FILE})")
+            raise InputError(run.path, f"is not a run folder started from here (no readable {run.run_file.name})")
         if processes.isAlive(record.get("pid")):
-            raise InputError(runDir, f"its run is still going (process {record['pid']})")
-        if not (runDir / "checkpoints").is_dir():
-            raise InputError(runDir, "has no checkpoint to resume from yet")
-        if self.runState(runDir) == "finished":
-            raise InputError(runDir, "has finished; start a new run to train more")
+            raise InputError(run.path, f"its run is still going (process {record['pid']})")
+        if not run.checkpoints.is_dir():
+            raise InputError(run.path, "has no checkpoint to resume from yet")
+        if self.runState(run) == "finished":
+            raise InputError(run.path, "has finished; start a new run to train more")
         command = list(record["arguments"])
         if "--resume" not in command:
             command.append("--resume")
-        return self._launch(runDir, command, python or record.get("python"), previous=record)
+        return self._launch(run, command, python or record.get("python"), previous=record)
 
     def requestStop(self, runDir: str | os.PathLike) -> bool:
         """Ask a running run to stop (a STOP file: it checkpoints and exits at its next step);
         False when there is no running process to ask."""
-        runDir = Path(runDir)
-        if not processes.isAlive((_readJson(runDir / RUN_FILE) or {}).get("pid")):
+        run = RunFolder(runDir)
+        if not processes.isAlive(_pid(run)):
             return False
-        (runDir / "STOP").touch()
+        run.request_stop()
         return True
 
     def terminateRun(self, runDir: str | os.PathLike) -> None:
         """SIGTERM the run's process: the loop still checkpoints; a process still loading its
         data (which clears an old STOP file when its loop begins) just ends."""
-        pid = (_readJson(Path(runDir) / RUN_FILE) or {}).get("pid")
+        pid = _pid(RunFolder(runDir))
         if processes.isAlive(pid):
             processes.terminate(pid)
 
     def stopRun(self, runDir: str | os.PathLike, gracePeriod: float = 60.0, pollInterval: float = 0.2) -> str:
         """requestStop, then terminateRun when the process is still there after `gracePeriod`
         seconds; waits for the process to end and returns the run's state."""
-        runDir = Path(runDir)
-        pid = (_readJson(runDir / RUN_FILE) or {}).get("pid")
+        pid = _pid(RunFolder(runDir))
         if self.requestStop(runDir) and not _waitForExit(pid, gracePeriod, pollInterval):
             self.terminateRun(runDir)
             _waitForExit(pid, gracePeriod, pollInterval)
         return self.runState(runDir)
 
-    def _checkOutputFolder(self, outputFolder: str | os.PathLike) -> Path:
+    def _checkOutputFolder(self, outputFolder: str | os.PathLike) -> RunFolder:
         if not str(outputFolder).strip():
             raise InputError("output folder", "is not set")
-        out = Path(outputFolder).expanduser().resolve()
-        if out.exists() and not out.is_dir():
-            raise InputError(out, "is a file, not a folder")
-        if (out / "checkpoints").is_dir() or (out / RUN_FILE).exists():
-            raise InputError(out, "already holds a run; resume it or choose a new output folder")
-        return out
+        run = RunFolder(Path(outputFolder).expanduser().resolve())
+        if run.path.exists() and not run.path.is_dir():
+            raise InputError(run.path, "is a file, not a folder")
+        if run.checkpoints.is_dir() or run.run_file.exists():
+            raise InputError(run.path, "already holds a run; resume it or choose a new output folder")
+        return run
 
-    def _launch(self, out: Path, arguments: list[str], python: str | None, previous: dict | None = None) -> RunHandle:
+    def _launch(self, run: RunFolder, arguments: list[str], python: str | None, previous: dict | None = None) -> RunHandle:
         python = python or processes.pythonExecutable(processes.runningSlicerHome())
         if not (Path(python).is_file() or shutil.which(python)):
             raise InputError(python, "no such Python executable to run training with")
@@ -271,27 +274,27 @@ class LesionGANTrainingLogic(SceneLogic):
         packageParent = str(Path(lesiongan.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (packageParent, env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"  # train.log follows the run line by line
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "STOP").unlink(missing_ok=True)
-        with open(out / LOG_FILE, "a", encoding="utf-8") as log:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.clear_stop()
+        with open(run.train_log, "a", encoding="utf-8") as log:
             log.write(f"\n=== {'resume' if previous else 'start'} {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command)}\n")
-        process = processes.startDetached(command, out / LOG_FILE, env)
+        process = processes.startDetached(command, run.train_log, env)
         sessions = list((previous or {}).get("sessions", []))
         sessions.append({"pid": process.pid, "started": time.time(), "resume": previous is not None})
-        write_json(out / RUN_FILE, {"pid": process.pid, "command": command, "arguments": arguments,
-                                    "python": python, "sessions": sessions})
-        return RunHandle(out, process.pid, command, process)
+        write_json(run.run_file, {"pid": process.pid, "command": command, "arguments": arguments,
+                                  "python": python, "sessions": sessions})
+        return RunHandle(run.path, process.pid, command, process)
 
     # ------------------------------------------------------------ following runs
     def runState(self, runDir: str | os.PathLike) -> str:
         """running / stopped / finished / failed. A process started from here that is gone while
         its progress still says running (or never said anything) was killed or failed; a run
         started elsewhere (no run.json) has the state its progress.json says."""
-        runDir = Path(runDir)
-        pid = (_readJson(runDir / RUN_FILE) or {}).get("pid")
+        run = RunFolder(runDir)
+        pid = _pid(run)
         if processes.isAlive(pid):
             return "running"
-        state = (_readJson(runDir / "progress.json") or {}).get("state")
+        state = (_readJson(run.progress_file) or {}).get("state")
         if pid is None and state == "running":  # started elsewhere (a server): its word is all there is
             return state
         return state if state in ("stopped", "finished") else "failed"
@@ -300,7 +303,7 @@ class LesionGANTrainingLogic(SceneLogic):
         """log.csv as columns: {"step": [...], "seconds": [...], "<loss>": [...]}."""
         columns: dict[str, list[float]] = {}
         try:
-            with open(Path(runDir) / "log.csv", newline="", encoding="utf-8") as handle:
+            with open(RunFolder(runDir).log_csv, newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):
                     for key, value in row.items():
                         try:
@@ -315,23 +318,23 @@ class LesionGANTrainingLogic(SceneLogic):
         """The run's progress.json (step, total, losses, eta_seconds, ...) with the state checked
         against the process, the loss history from log.csv, the latest sample image, the model
         file once written, and the end of train.log when the run failed."""
-        runDir = Path(runDir)
-        if not runDir.is_dir():
-            raise InputError(runDir, "no such run folder")
-        record = _readJson(runDir / RUN_FILE) or {}
-        progress = _readJson(runDir / "progress.json") or {}
+        run = RunFolder(runDir)
+        if not run.path.is_dir():
+            raise InputError(run.path, "no such run folder")
+        record = _readJson(run.run_file) or {}
+        progress = _readJson(run.progress_file) or {}
         info: dict[str, Any] = {"step": 0, "total": None, "losses": {}, "eta_seconds": None, **progress}
-        info["state"] = self.runState(runDir)
+        info["state"] = self.runState(run)
         info["pid"] = record.get("pid")
-        info["runDir"] = str(runDir)
-        info["stopRequested"] = (runDir / "STOP").exists()
-        info["history"] = self.lossHistory(runDir)
-        sample, model = runDir / "samples" / "latest.png", runDir / "model.pt"
+        info["runDir"] = str(run)
+        info["stopRequested"] = run.stop_requested()
+        info["history"] = self.lossHistory(run)
+        sample, model = run.latest_sample, run.model
         info["sample"] = str(sample) if sample.is_file() else None
         info["model"] = str(model) if info["state"] == "finished" and model.is_file() else None
         code = processes.exitCode(record.get("pid") or 0)
         info["exitCode"] = code
-        info["error"] = _tail(runDir / LOG_FILE) if info["state"] == "failed" else ""
+        info["error"] = _tail(run.train_log) if info["state"] == "failed" else ""
         return info
 
     def listRuns(self, rootFolder: str | os.PathLike) -> list[dict[str, Any]]:
@@ -343,16 +346,17 @@ class LesionGANTrainingLogic(SceneLogic):
         candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
         runs = []
         for runDir in candidates:
-            if not ((runDir / RUN_FILE).exists() or (runDir / "progress.json").exists()):
+            run = RunFolder(runDir)
+            if not run.holds_run():
                 continue
-            progress = _readJson(runDir / "progress.json") or {}
-            config = (_readJson(runDir / "config.json") or {}).get("config", {})
-            record = _readJson(runDir / RUN_FILE) or {}
+            progress = _readJson(run.progress_file) or {}
+            config = (_readJson(run.config_file) or {}).get("config", {})
+            record = _readJson(run.run_file) or {}
             arguments = record.get("arguments", [])
             method = config.get("method") or (arguments[arguments.index("--method") + 1] if "--method" in arguments else "")
-            runs.append({"runDir": str(runDir), "name": runDir.name, "state": self.runState(runDir),
+            runs.append({"runDir": str(runDir), "name": runDir.name, "state": self.runState(run),
                          "step": progress.get("step", 0), "total": progress.get("total"), "method": method,
-                         "modified": (runDir / RUN_FILE if (runDir / RUN_FILE).exists() else runDir).stat().st_mtime})
+                         "modified": (run.run_file if run.run_file.exists() else runDir).stat().st_mtime})
         return sorted(runs, key=lambda run: run["modified"], reverse=True)
 
     def updateLossPlot(self, runDir: str | os.PathLike, history: dict[str, list[float]] | None = None):
@@ -407,14 +411,14 @@ class LesionGANTrainingLogic(SceneLogic):
         (under `name`, default the run folder's name). Returns the catalog entry."""
         from lesiongan.infer.catalog import register_model
 
-        runDir = Path(runDir)
-        model = runDir / "model.pt"
+        run = RunFolder(runDir)
+        model = run.model
         if not model.is_file():
-            raise ModelFileError(model, f"does not exist: the run is {self.runState(runDir)}, not finished")
-        config = (_readJson(runDir / "config.json") or {}).get("config", {})
+            raise ModelFileError(model, f"does not exist: the run is {self.runState(run)}, not finished")
+        config = (_readJson(run.config_file) or {}).get("config", {})
         method = config.get("method", "")
         modalities = config.get("modalities") or []
         description = (f"{method} trained on {Path(config['data']).name} for {config.get('iterations')} iterations"
-                       if isinstance(config.get("data"), str) else f"{method} trained in {runDir}")
-        return register_model(model, name or runDir.name, description=description,
+                       if isinstance(config.get("data"), str) else f"{method} trained in {run}")
+        return register_model(model, name or run.path.name, description=description,
                               modality="+".join(modalities), method=method)
