@@ -44,7 +44,7 @@ def list_methods() -> str:
         if cls.presets:
             default = f" (default {cls.default_preset})" if cls.default_preset else ""
             lines.append(f"  presets{default}: {', '.join(cls.presets)}")
-        lines.append("  options: " + ", ".join(f"{key}={value}" for key, value in cls.defaults.items()))
+        lines.append("  options: " + ", ".join(f"{key}={value}" for key, value in cls.Options.defaults().items()))
     return "\n".join(lines)
 
 
