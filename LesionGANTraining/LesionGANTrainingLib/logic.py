@@ -15,7 +15,6 @@ this is also the Python console API::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -29,15 +28,17 @@ from typing import Any
 
 import lesiongan
 from LesionGANLib.scenelogic import SceneLogic
+from lesiongan import plaindata
 from lesiongan.data.volume import write_json
 from lesiongan.errors import InputError, ModelFileError
+from lesiongan.train.config import TrainConfig
 from lesiongan.train.runfolder import RunFolder
 
 from . import processes
 
 RUN_ATTRIBUTE = "LesionGAN.TrainingRun"  # on the loss table and chart: the run folder they show
-# Flags the panel sets itself; `options` may not override them.
-_FIXED_FLAGS = ("method", "preset", "data", "out", "iterations", "batch_size", "device", "resume", "list_methods")
+# The TrainConfig settings startRun takes as its own arguments (or never: resume), not in `options`.
+OWN_ARGUMENTS = ("method", "preset", "data", "out", "iterations", "batch_size", "device", "resume")
 
 
 @dataclass
@@ -68,39 +69,37 @@ def _readJson(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-class _TrainArguments(argparse.ArgumentParser):
-    """`lesiongan train`'s own parser, checking a command before it is started; a bad
-    argument raises an InputError instead of printing usage and exiting."""
-
-    def __init__(self) -> None:
-        from lesiongan.train.cli import add_arguments
-
-        super().__init__(prog="lesiongan train", add_help=False)
-        add_arguments(self)
-
-    def error(self, message: str):  # type: ignore[override]
-        raise InputError("training options", message)
-
-
-def _optionArguments(options: dict[str, Any], flags: dict[str, argparse.Action]) -> list[str]:
-    """`options` as command-line arguments: keys naming a `lesiongan train` flag (size,
-    modalities, log_every, seed, amp, ...) become that flag; the others are method options
-    (`--set key=value`)."""
-    arguments: list[str] = []
+def trainConfig(settings: dict[str, Any], options: dict[str, Any]) -> TrainConfig:
+    """The run that startRun's own arguments (`settings`: TrainConfig fields) and its `options`
+    ask for: an option named after a TrainConfig field (size, modalities, log_every, seed, amp,
+    ...) sets it, `no_tensorboard` switches TensorBoard off, the others are the method's
+    options. Text (the panel's "More options") is parsed by each setting's type; every name
+    and value is checked (TrainConfig.from_plain)."""
+    settings, methodOptions = dict(settings), {}
     for key, value in options.items():
-        if key in _FIXED_FLAGS:
+        if key in OWN_ARGUMENTS:
             raise InputError(f"option {key}", "is set by its own argument of startRun, not through options")
-        action = flags.get(key)
-        if action is None:
-            text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-            arguments += ["--set", f"{key}={text}"]
-        elif action.nargs == 0:  # a switch such as --no-tensorboard
-            arguments += [action.option_strings[0]] if value else []
-        elif isinstance(value, (list, tuple)):
-            arguments += [action.option_strings[0], *map(str, value)]
-        elif value is not None:
-            arguments += [action.option_strings[0], str(value)]
-    return arguments
+        if key == "no_tensorboard":
+            settings["tensorboard"] = not plaindata.convert(value, bool, f"option {key}", text=True)
+        elif key in TrainConfig.fields():
+            settings[key] = value
+        else:
+            methodOptions[key] = value
+    return TrainConfig.from_plain({**settings, "options": methodOptions}, text=True)
+
+
+def optionsHelp(method: str) -> str:
+    """What the panel's "More options" take: the run's settings and `method`'s options, each
+    with its type (and an option with its default), from TrainConfig and the method's Options."""
+    from lesiongan.methods import get_method
+
+    cls = get_method(method)
+    settings = [f"{name} ({plaindata.describe(kind)})" for name, kind in TrainConfig.fields().items()
+                if name not in OWN_ARGUMENTS]
+    methodOptions = [f"{name}={default} ({kind})" for name, kind, default in cls.Options.describe()]
+    return ("Space-separated key=value; a list as a,b; a switch by its name alone.\n"
+            f"Run settings: {', '.join(settings)}, no_tensorboard.\n"
+            f"Options of {cls.name} (with their defaults): {', '.join(methodOptions)}.")
 
 
 def parseOptions(text: str) -> dict[str, Any]:
@@ -183,33 +182,21 @@ class LesionGANTrainingLogic(SceneLogic):
                  options: dict[str, Any] | None = None, python: str | None = None) -> RunHandle:
         """Check everything, then start `lesiongan train` detached in `outputFolder`.
 
-        `options` holds `lesiongan train` flags by their long name (size=(64, 64),
-        modalities=["flair"], log_every=10, ...) and method options (ngf=32, ...). Nothing
-        is written and no process starts when an input is wrong. `python` runs
-        `-m lesiongan train`; by default Slicer's PythonSlicer inside Slicer, else this Python.
+        `options` holds `lesiongan train` settings by their TrainConfig name (size=(64, 64),
+        modalities=["flair"], log_every=10, ...) and method options (ngf=32, ...). The run's
+        TrainConfig goes into `<outputFolder>/run.json`, which the process reads
+        (`lesiongan train --config`). Nothing is written and no process starts when an input
+        is wrong. `python` runs `-m lesiongan train`; by default Slicer's PythonSlicer inside
+        Slicer, else this Python.
         """
-        from lesiongan.methods import resolve_options
-        from lesiongan.train.cli import parse_overrides
-
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise InputError("iterations", f"must be a positive whole number, not {iterations!r}")
-        if isinstance(batchSize, bool) or not isinstance(batchSize, int) or batchSize < 1:
-            raise InputError("batch size", f"must be a positive whole number, not {batchSize!r}")
-        out = self._checkOutputFolder(outputFolder)
+        run = self._checkOutputFolder(outputFolder)
         summary = self.summarizeData(dataFolder, countSlices=False)
-        parser = _TrainArguments()
-        flags = {action.dest: action for action in parser._actions if action.option_strings}
-        command = ["--method", method, "--data", summary["folder"], "--out", str(out),
-                   "--iterations", str(iterations), "--batch-size", str(batchSize), "--device", device]
-        if preset:
-            command += ["--preset", preset]
-        command += _optionArguments(dict(options or {}), flags)
-        parsed = parser.parse_args(command)
-        resolve_options(method, preset, parse_overrides(parsed.overrides))  # unknown method/preset/option
-        missing = [m for m in parsed.modalities if m not in summary["modalities"]]
+        config = trainConfig({"method": method, "preset": preset or None, "data": summary["folder"], "out": str(run),
+                              "iterations": iterations, "batch_size": batchSize, "device": device}, dict(options or {}))
+        missing = [m for m in config.modalities if m not in summary["modalities"]]
         if missing:
             raise InputError(dataFolder, f"has no {', '.join(missing)} images; it has {', '.join(summary['modalities'])}")
-        return self._launch(out, command, python)
+        return self._launch(run, ["--config", str(run.run_file)], python, config=config)
 
     def resumeRun(self, runDir: str | os.PathLike, python: str | None = None) -> RunHandle:
         """Continue a stopped (or failed) run from its last checkpoint: same command + --resume,
@@ -264,7 +251,11 @@ class LesionGANTrainingLogic(SceneLogic):
             raise InputError(run.path, "already holds a run; resume it or choose a new output folder")
         return run
 
-    def _launch(self, run: RunFolder, arguments: list[str], python: str | None, previous: dict | None = None) -> RunHandle:
+    def _launch(self, run: RunFolder, arguments: list[str], python: str | None, previous: dict | None = None,
+                config: TrainConfig | None = None) -> RunHandle:
+        """Start `python -m lesiongan train <arguments>` in `run`: a new run with its `config`
+        (written to run.json first, where the process reads it), or the run `previous` (its
+        run.json record) resumed."""
         python = python or processes.pythonExecutable(processes.runningSlicerHome())
         if not (Path(python).is_file() or shutil.which(python)):
             raise InputError(python, "no such Python executable to run training with")
@@ -276,12 +267,16 @@ class LesionGANTrainingLogic(SceneLogic):
         env["PYTHONUNBUFFERED"] = "1"  # train.log follows the run line by line
         run.path.mkdir(parents=True, exist_ok=True)
         run.clear_stop()
+        plain = config.plain() if config is not None else (previous or {}).get("config")
+        record = {} if plain is None else {"config": plain}  # none in a run.json from before configs
+        if config is not None:
+            write_json(run.run_file, record)
         with open(run.train_log, "a", encoding="utf-8") as log:
             log.write(f"\n=== {'resume' if previous else 'start'} {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command)}\n")
         process = processes.startDetached(command, run.train_log, env)
         sessions = list((previous or {}).get("sessions", []))
         sessions.append({"pid": process.pid, "started": time.time(), "resume": previous is not None})
-        write_json(run.run_file, {"pid": process.pid, "command": command, "arguments": arguments,
+        write_json(run.run_file, {**record, "pid": process.pid, "command": command, "arguments": arguments,
                                   "python": python, "sessions": sessions})
         return RunHandle(run.path, process.pid, command, process)
 
@@ -350,9 +345,9 @@ class LesionGANTrainingLogic(SceneLogic):
             if not run.holds_run():
                 continue
             progress = _readJson(run.progress_file) or {}
-            config = (_readJson(run.config_file) or {}).get("config", {})
             record = _readJson(run.run_file) or {}
-            arguments = record.get("arguments", [])
+            config = (_readJson(run.config_file) or {}).get("config") or record.get("config") or {}
+            arguments = record.get("arguments", [])  # a run started before run.json held its config
             method = config.get("method") or (arguments[arguments.index("--method") + 1] if "--method" in arguments else "")
             runs.append({"runDir": str(runDir), "name": runDir.name, "state": self.runState(run),
                          "step": progress.get("step", 0), "total": progress.get("total"), "method": method,

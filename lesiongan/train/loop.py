@@ -12,14 +12,11 @@ STOP file), data parallelism under torchrun, and the export of the model file.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import random
 import shutil
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,57 +32,12 @@ from ..methods.base import Method, as_floats
 from ..methods.options import MethodOptions
 from . import distributed
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .config import AMP_CHOICES, DEVICE_CHOICES, TrainConfig, check_config
 from .grids import save_grid
 from .runfolder import RunFolder
 from .runlog import RunLog
 from .sampler import SliceSampler
-from .validate import check_checkpoint, check_config, check_options, check_resume, check_step_memory
-
-AMP_CHOICES = ("auto", "bf16", "fp16", "off")
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-
-
-@dataclass
-class TrainConfig:
-    """One training run. `data` is a data folder (any layout the readers know) or a SliceSet."""
-
-    method: str = "antgan"
-    data: str | os.PathLike | Any = ""
-    out: str | os.PathLike = "run"
-    preset: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    modalities: tuple[str, ...] = ("flair",)
-    axis: str = "axial"
-    spacing: float | None = None
-    size: tuple[int, int] | None = None
-    slice_range: tuple[int, int] | None = None
-    val_fraction: float = 0.2
-    iterations: int = 1000
-    batch_size: int = 1
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"
-    checkpoint_every: int = 500
-    sample_every: int = 250
-    log_every: int = 10
-    resume: bool = False
-    tensorboard: bool = True
-    # A model file whose networks start this run (fine-tuning), matched by role; None: fresh weights.
-    init: str | os.PathLike | None = None
-    # Called after every step with (step, losses); the Slicer panel and tests hook in here.
-    on_step: Callable[[int, dict[str, float]], None] | None = field(default=None, repr=False)
-
-    def plain(self) -> dict[str, Any]:
-        """The configuration as plain data (for provenance and resume checks)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "on_step":
-                continue
-            if f.name == "data" and not isinstance(value, (str, os.PathLike)):
-                value = f"<{type(value).__name__}>"
-            out[f.name] = str(value) if isinstance(value, os.PathLike) else (list(value) if isinstance(value, tuple) else value)
-        return out
+from .validate import check_checkpoint, check_options, check_resume, check_step_memory
 
 
 # --- choices made once per run ----------------------------------------------------------------
