@@ -135,6 +135,8 @@ class Method:
         presets: named sets of overrides (ablations, sweeps).
         default_preset: the preset used when none is asked for (None: plain defaults).
         sample_kinds: which kinds of slices the method needs (the loop checks they exist).
+
+    A new method is one file in `lesiongan/methods/`: copy `_template.py` (see docs/methods.md).
     """
 
     name: ClassVar[str] = ""
