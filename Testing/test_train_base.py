@@ -78,6 +78,18 @@ def test_options_are_typed_and_checked_when_made() -> None:
         _Toy({"steps": 3, "gone": 1}, channels=1)
 
 
+def test_options_are_shown_with_the_methods_own_first() -> None:
+    import dataclasses
+
+    from lesiongan.methods import get_method
+
+    options = get_method("antgan").Options
+    names = list(options.defaults())
+    assert names[:2] == ["generator", "ngf"] and names[-3:] == ["lr", "beta1", "beta2"]  # AdamOptions' last
+    assert sorted(names) == sorted(field.name for field in dataclasses.fields(options))
+    assert [name for name, _, _ in options.describe()] == names
+
+
 def test_options_declared_without_the_dataclass_decorator_are_an_error() -> None:
     class Forgotten(_Toy):
         name = "forgotten"

@@ -50,13 +50,18 @@ class MethodOptions:
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        return {field.name: field.default for field in dataclasses.fields(cls)}
+        """Every option and its default, the method's own first (then those of the classes it
+        derives from, such as AdamOptions' lr and betas): the order they are shown in."""
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        order = dict.fromkeys(name for klass in cls.__mro__ for name in klass.__dict__.get("__annotations__", {})
+                              if name in fields)
+        return {name: fields[name].default for name in order}
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, Any]]:
-        """(name, type as people read it, default) of every option, in declaration order."""
+        """(name, type as people read it, default) of every option, in the order of `defaults`."""
         kinds = plaindata.field_types(cls)
-        return [(field.name, plaindata.describe(kinds[field.name]), field.default) for field in dataclasses.fields(cls)]
+        return [(name, plaindata.describe(kinds[name]), default) for name, default in cls.defaults().items()]
 
     def to_dict(self) -> dict[str, Any]:
         """The options as plain data, as model files, checkpoints and config.json keep them."""
