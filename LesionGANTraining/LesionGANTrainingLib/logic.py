@@ -28,9 +28,9 @@ from typing import Any
 
 import lesiongan
 from LesionGANLib.scenelogic import SceneLogic
-from lesiongan import plaindata
 from lesiongan.data.volume import write_json
 from lesiongan.errors import InputError, ModelFileError
+from lesiongan.plaindata import convert, describe
 from lesiongan.train.config import TrainConfig
 from lesiongan.train.runfolder import RunFolder
 
@@ -80,7 +80,7 @@ def trainConfig(settings: dict[str, Any], options: dict[str, Any]) -> TrainConfi
         if key in OWN_ARGUMENTS:
             raise InputError(f"option {key}", "is set by its own argument of startRun, not through options")
         if key == "no_tensorboard":
-            settings["tensorboard"] = not plaindata.convert(value, bool, f"option {key}", text=True)
+            settings["tensorboard"] = not convert(value, bool, f"option {key}", text=True)
         elif key in TrainConfig.fields():
             settings[key] = value
         else:
@@ -94,7 +94,7 @@ def optionsHelp(method: str) -> str:
     from lesiongan.methods import get_method
 
     cls = get_method(method)
-    settings = [f"{name} ({plaindata.describe(kind)})" for name, kind in TrainConfig.fields().items()
+    settings = [f"{name} ({describe(kind)})" for name, kind in TrainConfig.fields().items()
                 if name not in OWN_ARGUMENTS]
     methodOptions = [f"{name}={default} ({kind})" for name, kind, default in cls.Options.describe()]
     return ("Space-separated key=value; a list as a,b; a switch by its name alone.\n"

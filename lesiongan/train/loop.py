@@ -27,9 +27,8 @@ from ..data.volume import write_json
 from ..errors import Cancelled, InputError
 from ..io import exclusive_lock
 from ..infer.engine import resolve_device
-from ..methods import get_method, make_options
+from ..methods import get_method, resolve_options
 from ..methods.base import Method, as_floats
-from ..methods.options import MethodOptions
 from . import distributed
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .config import AMP_CHOICES, DEVICE_CHOICES, TrainConfig, check_config
@@ -164,8 +163,8 @@ def train(config: TrainConfig) -> Path:
     run = RunFolder(config.out)
     method_cls = get_method(config.method)
     check_config(config)
-    options = make_options(method_cls, config.preset, config.options)
-    check_options(options.to_dict(), method_cls.name)
+    options = resolve_options(method_cls, config.preset, config.options)
+    check_options(options, method_cls.name)
     if run.path.exists() and not run.path.is_dir():
         raise InputError(run.path, "is a file, not a run folder")
     fresh = not run.path.exists()
@@ -189,9 +188,7 @@ def train(config: TrainConfig) -> Path:
             raise
 
 
-def _train(config: TrainConfig, run: RunFolder, method_cls: type[Method], typed_options: MethodOptions,
-           context: distributed.Context) -> Path:
-    options = typed_options.to_dict()  # as checkpoints, config.json and the model file record them
+def _train(config: TrainConfig, run: RunFolder, method_cls: type[Method], options: dict, context: distributed.Context) -> Path:
     device = choose_device(config.device, context)
     amp = choose_amp(config.amp, device)
     if device.type == "cuda":
@@ -205,7 +202,7 @@ def _train(config: TrainConfig, run: RunFolder, method_cls: type[Method], typed_
     check_step_memory(config.batch_size, int(slices.images.shape[1]), tuple(slices.images.shape[2:]), options)
 
     seed_everything(config.seed)  # same on every rank: identical initial weights
-    method = method_cls(typed_options, channels=int(slices.images.shape[1]), device=device, amp=amp, total_steps=config.iterations, seed=config.seed + 1000 * context.rank)
+    method = method_cls(options, channels=int(slices.images.shape[1]), device=device, amp=amp, total_steps=config.iterations, seed=config.seed + 1000 * context.rank)
     sampler = SliceSampler(slices, seed=config.seed + 1000 * context.rank, rank=context.rank, world_size=context.world_size)
     sampler.require(method_cls.sample_kinds, config.data)
     if config.init is not None:
