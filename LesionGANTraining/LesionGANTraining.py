@@ -22,7 +22,7 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
-from LesionGANTrainingLib import LesionGANTrainingLogic, formatDuration, parseOptions  # first: in a source checkout it puts LesionGANLib on the path
+from LesionGANTrainingLib import LesionGANTrainingLogic, formatDuration, optionsHelp, parseOptions  # first: in a source checkout it puts LesionGANLib on the path
 from LesionGANLib import widgets
 from LesionGANLib.widgets import describeModule, loadPanel
 from LesionGANTrainingLib.processes import pythonExecutable
@@ -146,6 +146,7 @@ class LesionGANTrainingWidget(ScriptedLoadableModuleWidget):
         combo.addItem(_("default ({name})").format(name=default) if default else _("none"), "")
         for preset in cls.presets:
             combo.addItem(preset, preset)
+        self.ui.optionsLineEdit.toolTip = optionsHelp(method)  # the method's options, types and defaults
 
     def onDataFolderChanged(self, path: str, countSlices: bool = True) -> None:
         """A new path in the field: summarized once the user has stopped typing."""

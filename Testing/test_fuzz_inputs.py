@@ -21,7 +21,8 @@ from lesiongan.data.volume import Volume, read_volume, write_volume
 from lesiongan.errors import InputError, LesionGANError
 from lesiongan.infer.engine import run_model
 from lesiongan.infer.modelfile import load_model
-from lesiongan.train.validate import check_config, check_options
+from lesiongan.train.config import check_config
+from lesiongan.train.validate import check_options
 from test_infer_support import brain_volume, write_model
 
 BUDGET = settings(max_examples=60, deadline=None, derandomize=True, database=None,

@@ -209,7 +209,7 @@ def test_cgan_short_run_lowers_identity_loss() -> None:
 
 def test_wgan_critic_stays_clipped_and_generator_steps_every_n_critic(tmp_path) -> None:
     method = build("wgan")
-    assert (method.options["clip"], method.options["n_critic"], method.options["lr"]) == (0.01, 5, 5e-5)
+    assert (method.options.clip, method.options.n_critic, method.options.lr) == (0.01, 5, 5e-5)
     assert isinstance(method.optimizers["D"], torch.optim.RMSprop)
     sampler = Sampler(make_slices())
     generator_params = [p.detach().clone() for p in method.networks["G"].parameters()]

@@ -39,8 +39,8 @@ def test_generator_loss_is_the_sum_of_its_weighted_terms(lambda_am):
     method, before, losses, (x_a, mask, x_n) = _antgan_step(lambda_am=lambda_am)
     o = method.options
     assert losses["am"] > 0  # without the shortcut the generator changes non-lesion pixels at once
-    expected = (losses["G_adv_a2n"] + losses["G_adv_n2a"] + o["lambda_cc"] * (losses["cycle_ac"] + losses["cycle_nc"])
-                + o["lambda_am"] * losses["am"])
+    expected = (losses["G_adv_a2n"] + losses["G_adv_n2a"] + o.lambda_cc * (losses["cycle_ac"] + losses["cycle_nc"])
+                + o.lambda_am * losses["am"])
     assert torch.allclose(losses["G"], expected, rtol=1e-5)
     # and each term is what it says, computed here from the networks as they were before the step
     with torch.no_grad():

@@ -16,7 +16,7 @@ from lesiongan.io import exclusive_lock
 from lesiongan.limits import MemoryLimitError
 from lesiongan.train import TrainConfig, train
 from lesiongan.train.checkpoint import load_checkpoint, save_checkpoint
-from lesiongan.train.runlog import read_progress
+from lesiongan.train.runfolder import RunFolder
 from lesiongan.train.validate import check_checkpoint
 from test_train_loop import config
 
@@ -151,16 +151,16 @@ def test_checkpoint_temporaries_of_killed_runs_are_removed(tmp_path):
 
 def test_a_killed_run_reads_as_died(tmp_path):
     (tmp_path / "progress.json").write_text(json.dumps({"state": "running", "step": 3}))
-    assert read_progress(tmp_path)["state"] == "died"
+    assert RunFolder(tmp_path).read_progress()["state"] == "died"
     with exclusive_lock(tmp_path):
-        assert read_progress(tmp_path)["state"] == "running"
-    assert read_progress(tmp_path / "nothing") is None
+        assert RunFolder(tmp_path).read_progress()["state"] == "running"
+    assert RunFolder(tmp_path / "nothing").read_progress() is None
 
 
 def test_a_finished_run_writes_its_pid_and_reads_finished(tmp_path):
     out = tmp_path / "run"
     train(config(out, iterations=2, checkpoint_every=1, sample_every=1, log_every=1))
-    progress = read_progress(out)
+    progress = RunFolder(out).read_progress()
     assert progress["state"] == "finished" and isinstance(progress["pid"], int)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dataclasses import dataclass
+from typing import Literal
+
 from lesiongan.errors import InputError
-from lesiongan.methods import resolve_options
+from lesiongan.methods import make_options, resolve_options
 from lesiongan.methods.base import HistoryPool, Method
+from lesiongan.methods.options import MethodOptions
 
 
 def test_history_pool_fills_then_mixes_and_restores_exactly() -> None:
@@ -26,7 +30,14 @@ def test_history_pool_fills_then_mixes_and_restores_exactly() -> None:
 
 class _Toy(Method):
     name = "toy"
-    defaults = {"lr": 0.1, "steps": 2, "flag": False, "kind": "a"}
+
+    @dataclass(frozen=True)
+    class Options(MethodOptions):
+        lr: float = 0.1
+        steps: int = 2
+        flag: bool = False
+        kind: Literal["a", "b"] = "a"
+
     presets = {"fast": {"lr": 1.0}}
     default_preset = "fast"
 
@@ -41,6 +52,53 @@ def test_resolve_options_layers_and_parses() -> None:
         resolve_options(_Toy, None, {"other": 1})
     with pytest.raises(InputError, match="steps"):
         resolve_options(_Toy, None, {"steps": "many"})
+
+
+def test_options_are_typed_and_checked_when_made() -> None:
+    options = make_options(_Toy, None, {"steps": 7})
+    assert isinstance(options, _Toy.Options) and (options.lr, options.steps, options.flag) == (1.0, 7, False)
+    with pytest.raises(AttributeError):
+        options.lr = 2.0  # frozen: a method cannot change its options mid-run
+    assert make_options(_Toy, None, {"lr": 1}).lr == 1.0 and isinstance(make_options(_Toy, None, {"lr": 1}).lr, float)
+    for bad, words in (({"steps": 2.5}, "steps of toy: must be a whole number"), ({"flag": 1}, "flag of toy: must be true or false"),
+                       ({"kind": "c"}, "kind of toy: must be one of a, b"), ({"lr": "fast"}, "lr of toy: must be a number"),
+                       ({"step": 3}, "step of toy: unknown; known: flag, kind, lr, steps")):
+        with pytest.raises(InputError, match=words):
+            make_options(_Toy, None, bad)
+    with pytest.raises(InputError, match="steps"):
+        make_options(_Toy, None, {"steps": "7"}, text=False)  # JSON: a string is not a number
+    with pytest.raises(InputError, match="option steps: must be a whole number"):
+        _Toy.Options(steps=1.5)  # made directly, the values are checked too
+    assert _Toy.Options.describe() == [("lr", "a number", 0.1), ("steps", "a whole number", 2),
+                                       ("flag", "true or false", False), ("kind", "one of a, b", "a")]
+    # a method takes its typed options, or a mapping over the defaults (a model file's provenance)
+    assert _Toy(options, channels=1).options is options
+    assert _Toy({"steps": 3}, channels=1).options == _Toy.Options(steps=3)
+    with pytest.raises(InputError, match="unknown"):
+        _Toy({"steps": 3, "gone": 1}, channels=1)
+
+
+def test_options_are_shown_with_the_methods_own_first() -> None:
+    import dataclasses
+
+    from lesiongan.methods import get_method
+
+    options = get_method("antgan").Options
+    names = list(options.defaults())
+    assert names[:2] == ["generator", "ngf"] and names[-3:] == ["lr", "beta1", "beta2"]  # AdamOptions' last
+    assert sorted(names) == sorted(field.name for field in dataclasses.fields(options))
+    assert [name for name, _, _ in options.describe()] == names
+
+
+def test_options_declared_without_the_dataclass_decorator_are_an_error() -> None:
+    class Forgotten(_Toy):
+        name = "forgotten"
+
+        class Options(_Toy.Options):  # no @dataclass: `extra` would be no option at all
+            extra: int = 3
+
+    with pytest.raises(TypeError, match="Forgotten.Options of method forgotten declares options but is no dataclass"):
+        make_options(Forgotten, None, {"extra": 4})
 
 
 def test_linear_decay_reaches_zero_at_the_end() -> None:

@@ -74,6 +74,17 @@ def test_run_writes_its_outputs_and_a_loadable_model(reference_run: Path) -> Non
     assert load_checkpoint(reference_run / "checkpoints")["step"] == ITERATIONS
 
 
+def test_the_run_folder_names_what_the_run_wrote(reference_run: Path) -> None:
+    from lesiongan.train.runfolder import RunFolder
+
+    run = RunFolder(reference_run)
+    for path in (run.model, run.log_csv, run.progress_file, run.config_file, run.latest_sample, run.sample(3)):
+        assert path.is_file() and path.stat().st_size > 0, path
+    assert run.has_checkpoint() and not run.stop_requested()
+    assert run.read_progress()["state"] == "finished"
+    assert json.loads(run.config_file.read_text(encoding="utf-8"))["config"]["iterations"] == ITERATIONS
+
+
 def test_same_seed_gives_identical_weights(reference_run: Path, tmp_path: Path) -> None:
     train(config(tmp_path / "again"))
     assert_same(weights(reference_run), weights(tmp_path / "again"))
@@ -121,9 +132,10 @@ def test_sigterm_becomes_a_stop_request_and_handlers_are_restored(tmp_path: Path
     import signal
 
     from lesiongan.train.loop import StopRequest
+    from lesiongan.train.runfolder import RunFolder
 
     before = signal.getsignal(signal.SIGTERM)
-    with StopRequest(tmp_path) as stop:
+    with StopRequest(RunFolder(tmp_path)) as stop:
         assert not stop.requested()
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.requested()

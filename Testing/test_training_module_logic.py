@@ -17,8 +17,9 @@ from lesiongan.data.phantom import write_cases
 from lesiongan.errors import InputError, LayoutError, ModelFileError
 from lesiongan.infer import catalog
 from lesiongan.train.checkpoint import load_checkpoint
+from lesiongan.train.config import TrainConfig
 from slicer_scene import slicer_scene  # noqa: F401  (fixture)
-from LesionGANTrainingLib import LesionGANTrainingLogic, formatDuration, parseOptions, processes
+from LesionGANTrainingLib import LesionGANTrainingLogic, formatDuration, optionsHelp, parseOptions, processes, trainConfig
 
 ITERATIONS = 100
 # CI-sized: 32x32 slices, 4-channel generators, a log line (and progress.json) every step.
@@ -64,6 +65,12 @@ def test_start_stop_resume_finish_and_use_model(phantom: Path, tmp_path: Path, m
                          options=TINY_OPTIONS)
     record = json.loads((runDir / "run.json").read_text(encoding="utf-8"))
     assert record["pid"] == run.pid and record["command"][1:4] == ["-m", "lesiongan", "train"]
+    # the process reads its configuration from run.json, written as a TrainConfig
+    assert record["arguments"] == ["--config", str(runDir.resolve() / "run.json")]
+    config = TrainConfig.from_plain(record["config"])
+    assert (config.method, config.iterations, config.batch_size, config.size, config.tensorboard) == (
+        "antgan", ITERATIONS, 2, (32, 32), False)
+    assert config.options == {"ngf": 4, "ndf": 4, "n_blocks": 1, "pool_size": 3}
     if hasattr(os, "getsid"):  # its own session: closing Slicer's terminal or panel does not end it
         assert os.getsid(run.pid) == run.pid != os.getsid(0)
 
@@ -166,6 +173,29 @@ def test_panel_options_text_becomes_start_options() -> None:
     assert parseOptions("") == {}
     with pytest.raises(InputError, match="key=value"):
         parseOptions("ngf=")
+
+
+def test_start_options_become_a_checked_train_config() -> None:
+    own = {"method": "antgan", "data": "/data", "out": "/runs/a", "iterations": 10, "batch_size": 2, "device": "cpu"}
+    config = trainConfig(own, parseOptions("size=64,64 modalities=flair,t2 ngf=8 lambda_am=2.5 seed=4 no_tensorboard"))
+    assert (config.size, config.modalities, config.seed, config.tensorboard) == ((64, 64), ("flair", "t2"), 4, False)
+    assert config.options == {"ngf": 8, "lambda_am": 2.5}
+    assert trainConfig(own, {"size": (32, 32), "log_every": 1, "no_tensorboard": False}).tensorboard
+    for options, words in (({"iterations": 5}, "option iterations: is set by its own argument"),
+                           ({"resume": True}, "option resume: is set by its own argument"),
+                           ({"lambda_am": "ten"}, "option lambda_am of antgan: must be a number"),
+                           ({"log_every": "often"}, "log_every: must be a whole number"),
+                           ({"no_tensorboard": "maybe"}, "option no_tensorboard: must be true or false")):
+        with pytest.raises(InputError, match=words):
+            trainConfig(own, options)
+
+
+def test_the_options_help_lists_the_methods_options_with_types_and_defaults() -> None:
+    text = optionsHelp("antgan")
+    assert "lambda_am=10.0 (a number)" in text and "generator=resnet (one of resnet, unet)" in text
+    assert "size (2 whole numbers or none)" in text and "no_tensorboard" in text
+    assert "iterations" not in text  # a field of the panel, not of More options
+    assert "n_critic=5 (a whole number)" in optionsHelp("wgan")
 
 
 def test_eta_reads_as_seconds_minutes_or_hours() -> None:

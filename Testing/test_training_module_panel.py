@@ -113,6 +113,15 @@ def test_start_watch_stop_resume_and_use_the_model(app, phantom, tmp_path):  # n
         assert "tiny-panel-model" in [combo.itemText(i) for i in range(combo.count)], module
 
 
+def test_more_options_tell_the_chosen_methods_options(app):  # noqa: F811
+    panel = app.openPanel("LesionGANTraining")
+    ui = panel.ui
+    assert ui.methodComboBox.currentData == "antgan"
+    assert "lambda_am=10.0 (a number)" in ui.optionsLineEdit.toolTip
+    choose(ui.methodComboBox, "wgan")
+    assert "n_critic=5 (a whole number)" in ui.optionsLineEdit.toolTip and "lambda_am" not in ui.optionsLineEdit.toolTip
+
+
 def test_a_start_that_cannot_run_says_why_and_starts_nothing(app, tmp_path):  # noqa: F811
     panel = app.openPanel("LesionGANTraining")
     ui = panel.ui

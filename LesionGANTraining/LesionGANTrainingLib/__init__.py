@@ -11,6 +11,6 @@ try:
 except ImportError:
     sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from .logic import LesionGANTrainingLogic, RunHandle, formatDuration, parseOptions
+from .logic import LesionGANTrainingLogic, RunHandle, formatDuration, optionsHelp, parseOptions, trainConfig
 
-__all__ = ["LesionGANTrainingLogic", "RunHandle", "formatDuration", "parseOptions"]
+__all__ = ["LesionGANTrainingLogic", "RunHandle", "formatDuration", "optionsHelp", "parseOptions", "trainConfig"]

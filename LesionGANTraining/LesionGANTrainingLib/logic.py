@@ -15,7 +15,6 @@ this is also the Python console API::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -31,14 +30,15 @@ import lesiongan
 from LesionGANLib.scenelogic import SceneLogic
 from lesiongan.data.volume import write_json
 from lesiongan.errors import InputError, ModelFileError
+from lesiongan.plaindata import convert, describe
+from lesiongan.train.config import TrainConfig
+from lesiongan.train.runfolder import RunFolder
 
 from . import processes
 
-RUN_FILE = "run.json"
-LOG_FILE = "train.log"
 RUN_ATTRIBUTE = "LesionGAN.TrainingRun"  # on the loss table and chart: the run folder they show
-# Flags the panel sets itself; `options` may not override them.
-_FIXED_FLAGS = ("method", "preset", "data", "out", "iterations", "batch_size", "device", "resume", "list_methods")
+# The TrainConfig settings startRun takes as its own arguments (or never: resume), not in `options`.
+OWN_ARGUMENTS = ("method", "preset", "data", "out", "iterations", "batch_size", "device", "resume")
 
 
 @dataclass
@@ -69,39 +69,37 @@ def _readJson(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-class _TrainArguments(argparse.ArgumentParser):
-    """`lesiongan train`'s own parser, checking a command before it is started; a bad
-    argument raises an InputError instead of printing usage and exiting."""
-
-    def __init__(self) -> None:
-        from lesiongan.train.cli import add_arguments
-
-        super().__init__(prog="lesiongan train", add_help=False)
-        add_arguments(self)
-
-    def error(self, message: str):  # type: ignore[override]
-        raise InputError("training options", message)
-
-
-def _optionArguments(options: dict[str, Any], flags: dict[str, argparse.Action]) -> list[str]:
-    """`options` as command-line arguments: keys naming a `lesiongan train` flag (size,
-    modalities, log_every, seed, amp, ...) become that flag; the others are method options
-    (`--set key=value`)."""
-    arguments: list[str] = []
+def trainConfig(settings: dict[str, Any], options: dict[str, Any]) -> TrainConfig:
+    """The run that startRun's own arguments (`settings`: TrainConfig fields) and its `options`
+    ask for: an option named after a TrainConfig field (size, modalities, log_every, seed, amp,
+    ...) sets it, `no_tensorboard` switches TensorBoard off, the others are the method's
+    options. Text (the panel's "More options") is parsed by each setting's type; every name
+    and value is checked (TrainConfig.from_plain)."""
+    settings, methodOptions = dict(settings), {}
     for key, value in options.items():
-        if key in _FIXED_FLAGS:
+        if key in OWN_ARGUMENTS:
             raise InputError(f"option {key}", "is set by its own argument of startRun, not through options")
-        action = flags.get(key)
-        if action is None:
-            text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-            arguments += ["--set", f"{key}={text}"]
-        elif action.nargs == 0:  # a switch such as --no-tensorboard
-            arguments += [action.option_strings[0]] if value else []
-        elif isinstance(value, (list, tuple)):
-            arguments += [action.option_strings[0], *map(str, value)]
-        elif value is not None:
-            arguments += [action.option_strings[0], str(value)]
-    return arguments
+        if key == "no_tensorboard":
+            settings["tensorboard"] = not convert(value, bool, f"option {key}", text=True)
+        elif key in TrainConfig.fields():
+            settings[key] = value
+        else:
+            methodOptions[key] = value
+    return TrainConfig.from_plain({**settings, "options": methodOptions}, text=True)
+
+
+def optionsHelp(method: str) -> str:
+    """What the panel's "More options" take: the run's settings and `method`'s options, each
+    with its type (and an option with its default), from TrainConfig and the method's Options."""
+    from lesiongan.methods import get_method
+
+    cls = get_method(method)
+    settings = [f"{name} ({describe(kind)})" for name, kind in TrainConfig.fields().items()
+                if name not in OWN_ARGUMENTS]
+    methodOptions = [f"{name}={default} ({kind})" for name, kind, default in cls.Options.describe()]
+    return ("Space-separated key=value; a list as a,b; a switch by its name alone.\n"
+            f"Run settings: {', '.join(settings)}, no_tensorboard.\n"
+            f"Options of {cls.name} (with their defaults): {', '.join(methodOptions)}.")
 
 
 def parseOptions(text: str) -> dict[str, Any]:
@@ -115,6 +113,11 @@ def parseOptions(text: str) -> dict[str, Any]:
             raise InputError(f"option {item!r}", "must be key=value (or a bare switch name)")
         options[key] = value.split(",") if "," in value else (value if sep else True)
     return options
+
+
+def _pid(run: RunFolder) -> int | None:
+    """The pid of the run's latest process started from here (None for a run started elsewhere)."""
+    return (_readJson(run.run_file) or {}).get("pid")
 
 
 def _waitForExit(pid: int, timeout: float, pollInterval: float) -> bool:
@@ -179,89 +182,80 @@ class LesionGANTrainingLogic(SceneLogic):
                  options: dict[str, Any] | None = None, python: str | None = None) -> RunHandle:
         """Check everything, then start `lesiongan train` detached in `outputFolder`.
 
-        `options` holds `lesiongan train` flags by their long name (size=(64, 64),
-        modalities=["flair"], log_every=10, ...) and method options (ngf=32, ...). Nothing
-        is written and no process starts when an input is wrong. `python` runs
-        `-m lesiongan train`; by default Slicer's PythonSlicer inside Slicer, else this Python.
+        `options` holds `lesiongan train` settings by their TrainConfig name (size=(64, 64),
+        modalities=["flair"], log_every=10, ...) and method options (ngf=32, ...). The run's
+        TrainConfig goes into `<outputFolder>/run.json`, which the process reads
+        (`lesiongan train --config`). Nothing is written and no process starts when an input
+        is wrong. `python` runs `-m lesiongan train`; by default Slicer's PythonSlicer inside
+        Slicer, else this Python.
         """
-        from lesiongan.methods import resolve_options
-        from lesiongan.train.cli import parse_overrides
-
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise InputError("iterations", f"must be a positive whole number, not {iterations!r}")
-        if isinstance(batchSize, bool) or not isinstance(batchSize, int) or batchSize < 1:
-            raise InputError("batch size", f"must be a positive whole number, not {batchSize!r}")
-        out = self._checkOutputFolder(outputFolder)
+        run = self._checkOutputFolder(outputFolder)
         summary = self.summarizeData(dataFolder, countSlices=False)
-        parser = _TrainArguments()
-        flags = {action.dest: action for action in parser._actions if action.option_strings}
-        command = ["--method", method, "--data", summary["folder"], "--out", str(out),
-                   "--iterations", str(iterations), "--batch-size", str(batchSize), "--device", device]
-        if preset:
-            command += ["--preset", preset]
-        command += _optionArguments(dict(options or {}), flags)
-        parsed = parser.parse_args(command)
-        resolve_options(method, preset, parse_overrides(parsed.overrides))  # unknown method/preset/option
-        missing = [m for m in parsed.modalities if m not in summary["modalities"]]
+        config = trainConfig({"method": method, "preset": preset or None, "data": summary["folder"], "out": str(run),
+                              "iterations": iterations, "batch_size": batchSize, "device": device}, dict(options or {}))
+        missing = [m for m in config.modalities if m not in summary["modalities"]]
         if missing:
             raise InputError(dataFolder, f"has no {', '.join(missing)} images; it has {', '.join(summary['modalities'])}")
-        return self._launch(out, command, python)
+        return self._launch(run, ["--config", str(run.run_file)], python, config=config)
 
     def resumeRun(self, runDir: str | os.PathLike, python: str | None = None) -> RunHandle:
         """Continue a stopped (or failed) run from its last checkpoint: same command + --resume,
         by default with the Python that started it."""
-        runDir = Path(runDir)
-        record = _readJson(runDir / RUN_FILE)
+        run = RunFolder(runDir)
+        record = _readJson(run.run_file)
         if record is None:
-            raise InputError(runDir, f"is not a run folder started from here (no readable {RUN_FILE})")
+            raise InputError(run.path, f"is not a run folder started from here (no readable {run.run_file.name})")
         if processes.isAlive(record.get("pid")):
-            raise InputError(runDir, f"its run is still going (process {record['pid']})")
-        if not (runDir / "checkpoints").is_dir():
-            raise InputError(runDir, "has no checkpoint to resume from yet")
-        if self.runState(runDir) == "finished":
-            raise InputError(runDir, "has finished; start a new run to train more")
+            raise InputError(run.path, f"its run is still going (process {record['pid']})")
+        if not run.checkpoints.is_dir():
+            raise InputError(run.path, "has no checkpoint to resume from yet")
+        if self.runState(run) == "finished":
+            raise InputError(run.path, "has finished; start a new run to train more")
         command = list(record["arguments"])
         if "--resume" not in command:
             command.append("--resume")
-        return self._launch(runDir, command, python or record.get("python"), previous=record)
+        return self._launch(run, command, python or record.get("python"), previous=record)
 
     def requestStop(self, runDir: str | os.PathLike) -> bool:
         """Ask a running run to stop (a STOP file: it checkpoints and exits at its next step);
         False when there is no running process to ask."""
-        runDir = Path(runDir)
-        if not processes.isAlive((_readJson(runDir / RUN_FILE) or {}).get("pid")):
+        run = RunFolder(runDir)
+        if not processes.isAlive(_pid(run)):
             return False
-        (runDir / "STOP").touch()
+        run.request_stop()
         return True
 
     def terminateRun(self, runDir: str | os.PathLike) -> None:
         """SIGTERM the run's process: the loop still checkpoints; a process still loading its
         data (which clears an old STOP file when its loop begins) just ends."""
-        pid = (_readJson(Path(runDir) / RUN_FILE) or {}).get("pid")
+        pid = _pid(RunFolder(runDir))
         if processes.isAlive(pid):
             processes.terminate(pid)
 
     def stopRun(self, runDir: str | os.PathLike, gracePeriod: float = 60.0, pollInterval: float = 0.2) -> str:
         """requestStop, then terminateRun when the process is still there after `gracePeriod`
         seconds; waits for the process to end and returns the run's state."""
-        runDir = Path(runDir)
-        pid = (_readJson(runDir / RUN_FILE) or {}).get("pid")
+        pid = _pid(RunFolder(runDir))
         if self.requestStop(runDir) and not _waitForExit(pid, gracePeriod, pollInterval):
             self.terminateRun(runDir)
             _waitForExit(pid, gracePeriod, pollInterval)
         return self.runState(runDir)
 
-    def _checkOutputFolder(self, outputFolder: str | os.PathLike) -> Path:
+    def _checkOutputFolder(self, outputFolder: str | os.PathLike) -> RunFolder:
         if not str(outputFolder).strip():
             raise InputError("output folder", "is not set")
-        out = Path(outputFolder).expanduser().resolve()
-        if out.exists() and not out.is_dir():
-            raise InputError(out, "is a file, not a folder")
-        if (out / "checkpoints").is_dir() or (out / RUN_FILE).exists():
-            raise InputError(out, "already holds a run; resume it or choose a new output folder")
-        return out
+        run = RunFolder(Path(outputFolder).expanduser().resolve())
+        if run.path.exists() and not run.path.is_dir():
+            raise InputError(run.path, "is a file, not a folder")
+        if run.checkpoints.is_dir() or run.run_file.exists():
+            raise InputError(run.path, "already holds a run; resume it or choose a new output folder")
+        return run
 
-    def _launch(self, out: Path, arguments: list[str], python: str | None, previous: dict | None = None) -> RunHandle:
+    def _launch(self, run: RunFolder, arguments: list[str], python: str | None, previous: dict | None = None,
+                config: TrainConfig | None = None) -> RunHandle:
+        """Start `python -m lesiongan train <arguments>` in `run`: a new run with its `config`
+        (written to run.json first, where the process reads it), or the run `previous` (its
+        run.json record) resumed."""
         python = python or processes.pythonExecutable(processes.runningSlicerHome())
         if not (Path(python).is_file() or shutil.which(python)):
             raise InputError(python, "no such Python executable to run training with")
@@ -271,27 +265,31 @@ class LesionGANTrainingLogic(SceneLogic):
         packageParent = str(Path(lesiongan.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (packageParent, env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"  # train.log follows the run line by line
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "STOP").unlink(missing_ok=True)
-        with open(out / LOG_FILE, "a", encoding="utf-8") as log:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.clear_stop()
+        plain = config.plain() if config is not None else (previous or {}).get("config")
+        record = {} if plain is None else {"config": plain}  # none in a run.json from before configs
+        if config is not None:
+            write_json(run.run_file, record)
+        with open(run.train_log, "a", encoding="utf-8") as log:
             log.write(f"\n=== {'resume' if previous else 'start'} {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command)}\n")
-        process = processes.startDetached(command, out / LOG_FILE, env)
+        process = processes.startDetached(command, run.train_log, env)
         sessions = list((previous or {}).get("sessions", []))
         sessions.append({"pid": process.pid, "started": time.time(), "resume": previous is not None})
-        write_json(out / RUN_FILE, {"pid": process.pid, "command": command, "arguments": arguments,
-                                    "python": python, "sessions": sessions})
-        return RunHandle(out, process.pid, command, process)
+        write_json(run.run_file, {**record, "pid": process.pid, "command": command, "arguments": arguments,
+                                  "python": python, "sessions": sessions})
+        return RunHandle(run.path, process.pid, command, process)
 
     # ------------------------------------------------------------ following runs
     def runState(self, runDir: str | os.PathLike) -> str:
         """running / stopped / finished / failed. A process started from here that is gone while
         its progress still says running (or never said anything) was killed or failed; a run
         started elsewhere (no run.json) has the state its progress.json says."""
-        runDir = Path(runDir)
-        pid = (_readJson(runDir / RUN_FILE) or {}).get("pid")
+        run = RunFolder(runDir)
+        pid = _pid(run)
         if processes.isAlive(pid):
             return "running"
-        state = (_readJson(runDir / "progress.json") or {}).get("state")
+        state = (_readJson(run.progress_file) or {}).get("state")
         if pid is None and state == "running":  # started elsewhere (a server): its word is all there is
             return state
         return state if state in ("stopped", "finished") else "failed"
@@ -300,7 +298,7 @@ class LesionGANTrainingLogic(SceneLogic):
         """log.csv as columns: {"step": [...], "seconds": [...], "<loss>": [...]}."""
         columns: dict[str, list[float]] = {}
         try:
-            with open(Path(runDir) / "log.csv", newline="", encoding="utf-8") as handle:
+            with open(RunFolder(runDir).log_csv, newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):
                     for key, value in row.items():
                         try:
@@ -315,23 +313,23 @@ class LesionGANTrainingLogic(SceneLogic):
         """The run's progress.json (step, total, losses, eta_seconds, ...) with the state checked
         against the process, the loss history from log.csv, the latest sample image, the model
         file once written, and the end of train.log when the run failed."""
-        runDir = Path(runDir)
-        if not runDir.is_dir():
-            raise InputError(runDir, "no such run folder")
-        record = _readJson(runDir / RUN_FILE) or {}
-        progress = _readJson(runDir / "progress.json") or {}
+        run = RunFolder(runDir)
+        if not run.path.is_dir():
+            raise InputError(run.path, "no such run folder")
+        record = _readJson(run.run_file) or {}
+        progress = _readJson(run.progress_file) or {}
         info: dict[str, Any] = {"step": 0, "total": None, "losses": {}, "eta_seconds": None, **progress}
-        info["state"] = self.runState(runDir)
+        info["state"] = self.runState(run)
         info["pid"] = record.get("pid")
-        info["runDir"] = str(runDir)
-        info["stopRequested"] = (runDir / "STOP").exists()
-        info["history"] = self.lossHistory(runDir)
-        sample, model = runDir / "samples" / "latest.png", runDir / "model.pt"
+        info["runDir"] = str(run)
+        info["stopRequested"] = run.stop_requested()
+        info["history"] = self.lossHistory(run)
+        sample, model = run.latest_sample, run.model
         info["sample"] = str(sample) if sample.is_file() else None
         info["model"] = str(model) if info["state"] == "finished" and model.is_file() else None
         code = processes.exitCode(record.get("pid") or 0)
         info["exitCode"] = code
-        info["error"] = _tail(runDir / LOG_FILE) if info["state"] == "failed" else ""
+        info["error"] = _tail(run.train_log) if info["state"] == "failed" else ""
         return info
 
     def listRuns(self, rootFolder: str | os.PathLike) -> list[dict[str, Any]]:
@@ -343,16 +341,17 @@ class LesionGANTrainingLogic(SceneLogic):
         candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
         runs = []
         for runDir in candidates:
-            if not ((runDir / RUN_FILE).exists() or (runDir / "progress.json").exists()):
+            run = RunFolder(runDir)
+            if not run.holds_run():
                 continue
-            progress = _readJson(runDir / "progress.json") or {}
-            config = (_readJson(runDir / "config.json") or {}).get("config", {})
-            record = _readJson(runDir / RUN_FILE) or {}
-            arguments = record.get("arguments", [])
+            progress = _readJson(run.progress_file) or {}
+            record = _readJson(run.run_file) or {}
+            config = (_readJson(run.config_file) or {}).get("config") or record.get("config") or {}
+            arguments = record.get("arguments", [])  # a run started before run.json held its config
             method = config.get("method") or (arguments[arguments.index("--method") + 1] if "--method" in arguments else "")
-            runs.append({"runDir": str(runDir), "name": runDir.name, "state": self.runState(runDir),
+            runs.append({"runDir": str(runDir), "name": runDir.name, "state": self.runState(run),
                          "step": progress.get("step", 0), "total": progress.get("total"), "method": method,
-                         "modified": (runDir / RUN_FILE if (runDir / RUN_FILE).exists() else runDir).stat().st_mtime})
+                         "modified": (run.run_file if run.run_file.exists() else runDir).stat().st_mtime})
         return sorted(runs, key=lambda run: run["modified"], reverse=True)
 
     def updateLossPlot(self, runDir: str | os.PathLike, history: dict[str, list[float]] | None = None):
@@ -407,14 +406,14 @@ class LesionGANTrainingLogic(SceneLogic):
         (under `name`, default the run folder's name). Returns the catalog entry."""
         from lesiongan.infer.catalog import register_model
 
-        runDir = Path(runDir)
-        model = runDir / "model.pt"
+        run = RunFolder(runDir)
+        model = run.model
         if not model.is_file():
-            raise ModelFileError(model, f"does not exist: the run is {self.runState(runDir)}, not finished")
-        config = (_readJson(runDir / "config.json") or {}).get("config", {})
+            raise ModelFileError(model, f"does not exist: the run is {self.runState(run)}, not finished")
+        config = (_readJson(run.config_file) or {}).get("config", {})
         method = config.get("method", "")
         modalities = config.get("modalities") or []
         description = (f"{method} trained on {Path(config['data']).name} for {config.get('iterations')} iterations"
-                       if isinstance(config.get("data"), str) else f"{method} trained in {runDir}")
-        return register_model(model, name or runDir.name, description=description,
+                       if isinstance(config.get("data"), str) else f"{method} trained in {run}")
+        return register_model(model, name or run.path.name, description=description,
                               modality="+".join(modalities), method=method)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from fault_support import TINY_TRAIN, lesiongan, start
-from lesiongan.train.runlog import read_progress
+from lesiongan.train.runfolder import RunFolder
 
 ITERATIONS = 8
 KILLS = 3
@@ -70,7 +70,7 @@ def test_kill_9_then_resume_is_bitwise_identical_to_an_uninterrupted_run(pairs, 
     for round_, step in enumerate(steps):
         process = start(*_train(pairs, out, *(["--resume"] if round_ else [])))
         where.append(_kill_at(process, out, step, mid_checkpoint=round_ % 2 == 0))
-        progress = read_progress(out)
+        progress = RunFolder(out).read_progress()
         assert progress is None or progress["state"] in ("died", "finished"), progress
     print("kills:", where)
     finished = lesiongan(*_train(pairs, out, "--resume"))
@@ -79,7 +79,7 @@ def test_kill_9_then_resume_is_bitwise_identical_to_an_uninterrupted_run(pairs, 
     first, second = _weights(reference), _weights(out)
     assert first.keys() == second.keys()
     assert [key for key in first if not torch.equal(first[key], second[key])] == [], where
-    assert read_progress(out)["state"] == "finished"
+    assert RunFolder(out).read_progress()["state"] == "finished"
     with (out / "log.csv").open(newline="", encoding="utf-8") as handle:
         assert [int(row["step"]) for row in csv.DictReader(handle)] == list(range(1, ITERATIONS + 1))
     leftovers = [p.name for p in out.rglob(".*") if p.name != ".lock"]

@@ -45,15 +45,17 @@ terms, the shortcut and L_AM.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
 from ..data.augmentation import SliceAugmentation
+from ..errors import InputError
 from ..nets import build_network, from_net, to_net
 from .base import HistoryPool, Losses, Method, Sampler, register_method, reported
+from .options import AdamOptions
 
 # Fig. 12 shows the sweep as images only; its values are not legible in our copy of the
 # paper, so the sweep is a decade grid around the chosen lambda_AM = 10.
@@ -108,31 +110,30 @@ def least_squares(scores: torch.Tensor, real: bool) -> torch.Tensor:
 class AntGAN(Method):
     name = "antgan"
     description = "ANT-GAN (Sun et al.): CycleGAN with a global shortcut and the anomaly-mask loss; Table IV ablations"
-    defaults: dict[str, Any] = {
-        "generator": "resnet",
-        "ngf": 64,
-        "n_blocks": 9,
-        "unet_depth": 4,
-        "ndf": 64,
-        "n_layers_d": 3,
-        "shortcut": True,
-        "gate": False,
-        "augment": False,
-        "lambda_gate": 1.0,
-        "cycle_ac": True,
-        "cycle_nc": True,
-        "lambda_cc": 10.0,
-        "lambda_am": 10.0,
-        "lambda_gan": 1.0,
-        "lambda_twin": 0.0,
-        "lambda_identity": 0.0,
-        "lambda_paint": 0.0,
-        "pool_size": 50,
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "decay_start": 0.5,
-    }
+
+    @dataclass(frozen=True)
+    class Options(AdamOptions):
+        generator: Literal["resnet", "unet"] = "resnet"
+        ngf: int = 64
+        n_blocks: int = 9
+        unet_depth: int = 4
+        ndf: int = 64
+        n_layers_d: int = 3
+        shortcut: bool = True
+        gate: bool = False
+        augment: bool = False
+        lambda_gate: float = 1.0
+        cycle_ac: bool = True
+        cycle_nc: bool = True
+        lambda_cc: float = 10.0
+        lambda_am: float = 10.0
+        lambda_gan: float = 1.0
+        lambda_twin: float = 0.0
+        lambda_identity: float = 0.0
+        lambda_paint: float = 0.0
+        pool_size: int = 50
+        decay_start: float = 0.5
+
     presets = {
         **_ABLATIONS,
         **{f"antgan-am{value:g}": {**_ABLATIONS["antgan"], "lambda_am": value} for value in LAMBDA_AM_SWEEP},
@@ -141,25 +142,21 @@ class AntGAN(Method):
     default_preset = "antgan"
     sample_kinds = ("abnormal", "healthy")
 
-    def __init__(self, options: dict[str, Any], channels: int, device: Any = "cpu", amp: str | None = None, total_steps: int = 1, seed: int = 0):
-        super().__init__(options, channels, device, amp, total_steps, seed)
-        o = self.options
-        self.networks["G_A2N"] = self.build_generator(o, channels, gated=o["gate"])
+    def build(self) -> None:
+        o, channels, seed = self.options, self.channels, self.seed
+        self.networks["G_A2N"] = self.build_generator(o, channels, gated=o.gate)
         self.networks["G_N2A"] = self.build_generator(o, channels)
-        if o["lambda_paint"] > 0:
+        if o.lambda_paint > 0:
             self.networks["R"] = self.build_generator(o, channels, extra_channels=1)
         for name in ("D_N", "D_A"):
-            self.networks[name] = build_network("patch_discriminator", in_channels=channels, ndf=o["ndf"], n_layers=o["n_layers_d"])
+            self.networks[name] = build_network("patch_discriminator", in_channels=channels, ndf=o.ndf, n_layers=o.n_layers_d)
         for net in self.networks.values():
             net.to(self.device)
-        betas = (o["beta1"], o["beta2"])
-        self.make_adam("G", [name for name in ("G_A2N", "G_N2A", "R") if name in self.networks], o["lr"], betas)
-        self.make_adam("D", ["D_N", "D_A"], o["lr"], betas)
-        for optimizer in ("G", "D") if self.adversarial else ("G",):  # D never steps without an adversary
-            self.add_linear_decay(optimizer, o["decay_start"])
+        self.make_optimizer("G", [name for name in ("G_A2N", "G_N2A", "R") if name in self.networks])
+        self.make_optimizer("D", ["D_N", "D_A"], decay=self.adversarial)  # D never steps without an adversary
         # One pool per discriminator, each with its own stream of random draws.
-        self.pools = {"D_N": HistoryPool(o["pool_size"], seed * 2 + 1), "D_A": HistoryPool(o["pool_size"], seed * 2 + 2)}
-        self.augmentation = SliceAugmentation() if o["augment"] else None
+        self.pools = {"D_N": HistoryPool(o.pool_size, seed * 2 + 1), "D_A": HistoryPool(o.pool_size, seed * 2 + 2)}
+        self.augmentation = SliceAugmentation() if o.augment else None
         self.augment_rng = torch.Generator().manual_seed(seed * 2 + 3)
         self.roles = {"a2n": "G_A2N", "n2a": "G_N2A", **({"reconstructor": "R"} if "R" in self.networks else {})}
 
@@ -167,26 +164,24 @@ class AntGAN(Method):
     def adversarial(self) -> bool:
         """Whether G_N2A and the discriminators take part (they do in every row of Table IV)."""
         o = self.options
-        return o["lambda_gan"] > 0 or o["cycle_ac"] or o["cycle_nc"]
+        return o.lambda_gan > 0 or o.cycle_ac or o.cycle_nc
 
     @staticmethod
-    def build_generator(o: dict[str, Any], channels: int, extra_channels: int = 0, gated: bool = False) -> torch.nn.Module:
-        if o["generator"] == "unet":
-            if not o["shortcut"]:
+    def build_generator(o: "AntGAN.Options", channels: int, extra_channels: int = 0, gated: bool = False) -> torch.nn.Module:
+        if o.generator == "unet":
+            if not o.shortcut:
                 raise InputError("generator", "the U-Net generator always has the global shortcut; use "
                                               "generator=resnet for the ablations without it")
-            return build_network("unet_generator", in_channels=channels, out_channels=channels, base=o["ngf"],
-                                 depth=o["unet_depth"], extra_channels=extra_channels, gated=gated)
-        if o["generator"] != "resnet":
-            raise InputError("generator", f"must be resnet or unet, not {o['generator']!r}")
+            return build_network("unet_generator", in_channels=channels, out_channels=channels, base=o.ngf,
+                                 depth=o.unet_depth, extra_channels=extra_channels, gated=gated)
         if gated:
             raise InputError("gate", "the gate is an option of the U-Net generator (generator=unet)")
-        return build_network("resnet_generator", in_channels=channels, out_channels=channels, ngf=o["ngf"],
-                             n_blocks=o["n_blocks"], shortcut=o["shortcut"], extra_channels=extra_channels)
+        return build_network("resnet_generator", in_channels=channels, out_channels=channels, ngf=o.ngf,
+                             n_blocks=o.n_blocks, shortcut=o.shortcut, extra_channels=extra_channels)
 
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
         batch = {}
-        if self.options["lambda_twin"] > 0 or self.options["lambda_paint"] > 0:
+        if self.options.lambda_twin > 0 or self.options.lambda_paint > 0:
             batch["abnormal"], batch["abnormal_mask"], batch["abnormal_truth"] = self.fetch_with_truth(
                 sampler, "abnormal", batch_size, "lambda_twin or lambda_paint")
         else:
@@ -216,50 +211,50 @@ class AntGAN(Method):
         # Generators: fool the (frozen) discriminators, close the cycles, keep non-lesion pixels.
         self.set_requires_grad(discriminators, False)
         with self.autocast():
-            if o["gate"]:
+            if o.gate:
                 fake_n, gate_logits = nets["G_A2N"](x_a, with_gate=True)
                 gate_parts = [(gate_logits, mask)]
             else:
                 fake_n = nets["G_A2N"](x_a)
             am = anomaly_mask_loss(x_a, fake_n, mask)
-            loss_g = o["lambda_am"] * am
+            loss_g = o.lambda_am * am
             losses = {}
             if self.adversarial:
                 fake_a = nets["G_N2A"](x_n)
                 adv_a2n = least_squares(nets["D_N"](fake_n), True)
                 adv_n2a = least_squares(nets["D_A"](fake_a), True)
-                loss_g = loss_g + o["lambda_gan"] * (adv_a2n + adv_n2a)
+                loss_g = loss_g + o.lambda_gan * (adv_a2n + adv_n2a)
                 losses |= {"G_adv_a2n": adv_a2n.detach(), "G_adv_n2a": adv_n2a.detach()}
-            if o["cycle_ac"]:
+            if o.cycle_ac:
                 cycle_ac = F.l1_loss(nets["G_N2A"](fake_n).float(), x_a)
-                loss_g = loss_g + o["lambda_cc"] * cycle_ac
+                loss_g = loss_g + o.lambda_cc * cycle_ac
                 losses["cycle_ac"] = cycle_ac.detach()
-            if o["cycle_nc"]:
+            if o.cycle_nc:
                 cycle_nc = F.l1_loss(nets["G_A2N"](fake_a).float(), x_n)
-                loss_g = loss_g + o["lambda_cc"] * cycle_nc
+                loss_g = loss_g + o.lambda_cc * cycle_nc
                 losses["cycle_nc"] = cycle_nc.detach()
-            if o["lambda_twin"] > 0:
+            if o.lambda_twin > 0:
                 twin = twin_loss(fake_n, batch["abnormal_truth"], mask)
-                loss_g = loss_g + o["lambda_twin"] * twin
+                loss_g = loss_g + o.lambda_twin * twin
                 losses["twin"] = twin.detach()
-            if o["lambda_identity"] > 0:
-                if o["gate"]:
+            if o.lambda_identity > 0:
+                if o.gate:
                     same, healthy_gate_logits = nets["G_A2N"](x_n, with_gate=True)
                     gate_parts.append((healthy_gate_logits, torch.zeros_like(healthy_gate_logits)))
                 else:
                     same = nets["G_A2N"](x_n)
                 identity = F.l1_loss(same.float(), x_n)
-                loss_g = loss_g + o["lambda_identity"] * identity
+                loss_g = loss_g + o.lambda_identity * identity
                 losses["identity"] = identity.detach()
-            if o["gate"]:
+            if o.gate:
                 gate = gate_loss(torch.cat([p[0] for p in gate_parts]), torch.cat([p[1] for p in gate_parts]))
-                loss_g = loss_g + o["lambda_gate"] * gate
+                loss_g = loss_g + o.lambda_gate * gate
                 losses["gate"] = gate.detach()
-            if o["lambda_paint"] > 0:
+            if o.lambda_paint > 0:
                 # R paints the lesion back into the healthy twin where the mask says.
                 painted = nets["R"](torch.cat([batch["abnormal_truth"], mask], dim=1))
                 paint = F.l1_loss(painted.float(), x_a)
-                loss_g = loss_g + o["lambda_paint"] * paint
+                loss_g = loss_g + o.lambda_paint * paint
                 losses["paint"] = paint.detach()
         self.backward_and_step(loss_g, "G")
         losses["am"] = am.detach()

@@ -22,6 +22,7 @@ on the steps it logs.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any, ClassVar, Iterable, Iterator, Protocol
 
 import torch
@@ -30,6 +31,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..nets import to_net
+from .options import MethodOptions
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 SAMPLE_KINDS = ("abnormal", "healthy", "any")
@@ -122,28 +124,31 @@ def register_method(cls: type["Method"]) -> type["Method"]:
 
 
 class Method:
-    """Base class of a training method; subclasses fill the class attributes and four methods.
+    """Base class of a training method; subclasses fill the class attributes and `build`,
+    `make_batch`, `train_step` and `sample_panels`.
 
     Class attributes:
         name: the name used on the command line and stored in model files.
         description: one line for `lesiongan train --list-methods`.
-        defaults: every hyperparameter with its default (plain data; `--set` parses overrides
-            by the default's type).
+        Options: a frozen dataclass (a `MethodOptions`) with every hyperparameter, its type
+            and default; `self.options` is one of these (`--set` parses text by the type).
         presets: named sets of overrides (ablations, sweeps).
         default_preset: the preset used when none is asked for (None: plain defaults).
         sample_kinds: which kinds of slices the method needs (the loop checks they exist).
+
+    A new method is one file in `lesiongan/methods/`: copy `_template.py` (see docs/methods.md).
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
+    Options: ClassVar[type[MethodOptions]] = MethodOptions
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     default_preset: ClassVar[str | None] = None
     sample_kinds: ClassVar[tuple[str, ...]] = ("any",)
 
     def __init__(
         self,
-        options: dict[str, Any],
+        options: MethodOptions | Mapping[str, Any],
         channels: int,
         device: torch.device | str = "cpu",
         amp: str | None = None,
@@ -152,7 +157,10 @@ class Method:
     ):
         if amp not in (None, "off", *AMP_DTYPES):
             raise ValueError(f"amp must be one of off, bf16, fp16, not {amp!r}")
-        self.options = dict(options)
+        if isinstance(options, MethodOptions) and type(options) is not self.Options:
+            options = options.to_dict()
+        # A mapping (resolve_options' plain dict, a model file's provenance) over the defaults.
+        self.options = options if isinstance(options, self.Options) else self.Options.make(options, self.name, text=True)
         self.channels = channels
         self.device = torch.device(device)
         self.amp = None if amp == "off" else amp
@@ -164,8 +172,13 @@ class Method:
         self.roles: dict[str, str] = {}
         # Only fp16 needs loss scaling; bf16 has fp32's exponent range.
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
+        self.build()
 
     # --- what a method implements -------------------------------------------------------
+    def build(self) -> None:
+        """Networks (on `self.device`), optimizers, schedules, `roles` and any other state, from
+        `self.options` and `self.channels`; called once, at the end of `__init__`."""
+
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
@@ -216,6 +229,15 @@ class Method:
         if self.amp is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AMP_DTYPES[self.amp])
+
+    def make_optimizer(self, name: str, networks: Iterable[str] | None = None, decay: bool = True) -> None:
+        """Adam with the options' lr, beta1 and beta2 (an `AdamOptions`) over `networks` (by
+        default the network called `name`), and its linear decay from `decay_start`; `decay`
+        False for an optimizer that may never step (a scheduler must not step before it)."""
+        o = self.options
+        self.make_adam(name, [name] if networks is None else networks, o.lr, (o.beta1, o.beta2))
+        if decay:
+            self.add_linear_decay(name, o.decay_start)
 
     def make_adam(self, name: str, networks: Iterable[str], lr: float, betas: tuple[float, float]) -> None:
         params = [p for net in networks for p in self.networks[net].parameters()]

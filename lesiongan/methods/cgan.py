@@ -11,6 +11,7 @@ ANT-GAN's `cyclegan` preset.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,39 +21,32 @@ from ..nets import from_net
 from ..nets.unet import FactorDiscriminator, FactorGenerator
 from .base import HistoryPool, Losses, Method, Sampler, register_method, reported
 from .antgan import least_squares
+from .factorization import XiaNetworkOptions
 
 
 @register_method
 class ConditionalGAN(Method):
     name = "cgan"
     description = "conditional GAN baseline (Xia et al. 2019, Table 1): G(x_p) judged against real healthy slices, plus identity L1"
-    defaults: dict[str, Any] = {
-        "lambda_gan": 1.0,
-        "lambda_identity": 5.0,
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "decay_start": 1.0,
-        "ngf": 32,
-        "n_blocks": 6,
-        "ndf": 32,
-        "pool_size": 50,
-    }
+
+    @dataclass(frozen=True)
+    class Options(XiaNetworkOptions):
+        lambda_gan: float = 1.0
+        lambda_identity: float = 5.0
+
     presets = {"paper": {}, "small": {"ngf": 8, "n_blocks": 2, "ndf": 8}}
     sample_kinds = ("abnormal", "healthy")
 
-    def __init__(self, options: dict[str, Any], channels: int, *args: Any, **kwargs: Any):
-        super().__init__(options, channels, *args, **kwargs)
-        o = self.options
+    def build(self) -> None:
+        o, channels = self.options, self.channels
         self.networks = {
-            "G": FactorGenerator(channels, channels, ngf=o["ngf"], n_blocks=o["n_blocks"]).to(self.device),
-            "D": FactorDiscriminator(channels, ndf=o["ndf"]).to(self.device),
+            "G": FactorGenerator(channels, channels, ngf=o.ngf, n_blocks=o.n_blocks).to(self.device),
+            "D": FactorDiscriminator(channels, ndf=o.ndf).to(self.device),
         }
         for name in self.networks:
-            self.make_adam(name, [name], o["lr"], (o["beta1"], o["beta2"]))
-            self.add_linear_decay(name, o["decay_start"])
+            self.make_optimizer(name)
         self.roles = {"a2n": "G"}
-        self.pool = HistoryPool(o["pool_size"], seed=self.seed)
+        self.pool = HistoryPool(o.pool_size, seed=self.seed)
 
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
         abnormal, _ = self.fetch(sampler, "abnormal", batch_size)
@@ -67,7 +61,7 @@ class ConditionalGAN(Method):
             fake = generator(x_p)
             l_gan = least_squares(discriminator(fake), True)
             l_identity = F.l1_loss(generator(x_h).float(), x_h.float())
-            total = o["lambda_gan"] * l_gan + o["lambda_identity"] * l_identity
+            total = o.lambda_gan * l_gan + o.lambda_identity * l_identity
         self.backward_and_step(total, "G")
         self.set_requires_grad([discriminator], True)
         pooled = self.pool.query(fake.detach())

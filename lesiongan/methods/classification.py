@@ -8,7 +8,7 @@ whatever the data's ratio; the label is the kind the sampler drew.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -16,22 +16,26 @@ import torch.nn.functional as F
 from ..nets import from_net
 from ..nets.classifier import VGGClassifier
 from .base import Losses, Method, Sampler, register_method, reported
+from .options import SupervisedOptions
 
 
 @register_method
 class Classification(Method):
     name = "classification"
     description = "slice classifier, lesion or not (Plain-VGG / ANT-VGG of ANT-GAN Table VI; Table VII augmentation)"
-    defaults: dict[str, Any] = {"width": 32, "depth": 4, "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "decay_start": 0.5}
+
+    @dataclass(frozen=True)
+    class Options(SupervisedOptions):
+        width: int = 32
+        depth: int = 4
+
     presets = {"paper": {}, "small": {"width": 8, "depth": 3}}
     sample_kinds = ("abnormal", "healthy")
 
-    def __init__(self, options: dict[str, Any], channels: int, *args: Any, **kwargs: Any):
-        super().__init__(options, channels, *args, **kwargs)
-        o = self.options
-        self.networks["C"] = VGGClassifier(channels, width=o["width"], depth=o["depth"]).to(self.device)
-        self.make_adam("C", ["C"], o["lr"], (o["beta1"], o["beta2"]))
-        self.add_linear_decay("C", o["decay_start"])
+    def build(self) -> None:
+        o, channels = self.options, self.channels
+        self.networks["C"] = VGGClassifier(channels, width=o.width, depth=o.depth).to(self.device)
+        self.make_optimizer("C")
         self.roles = {"classifier": "C"}
 
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:

@@ -15,6 +15,7 @@ L_GAN2 with D_m on masks drawn from other subjects (unpaired: 10 L_CC + 2 L_GAN1
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..nets import from_net, to_net
 from ..nets.unet import FactorDiscriminator, FactorGenerator, ResidualUNet
 from .antgan import least_squares
 from .base import HistoryPool, Losses, Method, Sampler, register_method, reported
+from .options import AdamOptions
 
 
 # --- losses (pure functions) ---------------------------------------------------------------
@@ -91,21 +93,26 @@ def foreign_mask_indices(subject_ids: np.ndarray, abnormal: np.ndarray, image_in
 
 
 # --- the methods -------------------------------------------------------------------------
-_SHARED_DEFAULTS: dict[str, Any] = {
-    # Adam as in Chartsias et al. (2018), whose settings the paper reuses.
-    "lr": 2e-4,
-    "beta1": 0.5,
-    "beta2": 0.999,
-    "decay_start": 1.0,  # fraction of the run after which the rate falls linearly to 0 (1.0: never)
-    "ngf": 32,
-    "n_blocks": 6,
-    "ndf": 32,
-    "unet_base": 64,
-    "unet_depth": 4,
-    "pool_size": 50,
-}
-# Narrow networks for phantom runs and CI; same structure as the paper's.
-_SMALL = {"ngf": 8, "n_blocks": 2, "ndf": 8, "unet_base": 8, "unet_depth": 3}
+@dataclass(frozen=True)
+class XiaNetworkOptions(AdamOptions):
+    """Xia et al.'s G (and R) and D (Appendix A), with a 50-image history for D; Adam
+    (AdamOptions' defaults) as in Chartsias et al. (2018), whose settings the paper reuses,
+    with no decay. The cGAN baseline trains the same networks."""
+
+    ngf: int = 32
+    n_blocks: int = 6
+    ndf: int = 32
+    pool_size: int = 50
+
+
+@dataclass(frozen=True)
+class FactorizationOptions(XiaNetworkOptions):
+    """What both methods share: the weights of L_CC and L_GAN1, and the segmentor S."""
+
+    lambda_cc: float = 10.0
+    lambda_gan1: float = 1.0
+    unet_base: int = 64
+    unet_depth: int = 4
 
 
 class PathologyFactorization(Method):
@@ -113,29 +120,27 @@ class PathologyFactorization(Method):
 
     paired: ClassVar[bool] = True
     sample_kinds = ("abnormal", "healthy")
+    # small: narrow networks for phantom runs and CI; same structure as the paper's.
+    presets = {"paper": {}, "small": {"ngf": 8, "n_blocks": 2, "ndf": 8, "unet_base": 8, "unet_depth": 3}}
 
-    def __init__(self, options: dict[str, Any], channels: int, *args: Any, **kwargs: Any):
-        super().__init__(options, channels, *args, **kwargs)
-        o = self.options
+    def build(self) -> None:
+        o, channels = self.options, self.channels
         self.networks = {
-            "G": FactorGenerator(channels, channels, ngf=o["ngf"], n_blocks=o["n_blocks"]),
-            "S": ResidualUNet(channels, 1, base=o["unet_base"], depth=o["unet_depth"]),
-            "R": FactorGenerator(channels, channels, ngf=o["ngf"], n_blocks=o["n_blocks"], extra_channels=1),
-            "D_x": FactorDiscriminator(channels, ndf=o["ndf"]),
+            "G": FactorGenerator(channels, channels, ngf=o.ngf, n_blocks=o.n_blocks),
+            "S": ResidualUNet(channels, 1, base=o.unet_base, depth=o.unet_depth),
+            "R": FactorGenerator(channels, channels, ngf=o.ngf, n_blocks=o.n_blocks, extra_channels=1),
+            "D_x": FactorDiscriminator(channels, ndf=o.ndf),
         }
         if not self.paired:
-            self.networks["D_m"] = FactorDiscriminator(1, ndf=o["ndf"])
+            self.networks["D_m"] = FactorDiscriminator(1, ndf=o.ndf)
         for net in self.networks.values():
             net.to(self.device)
-        betas = (o["beta1"], o["beta2"])
-        self.make_adam("generators", ["G", "S", "R"], o["lr"], betas)
+        self.make_optimizer("generators", ["G", "S", "R"])
         self.discriminators = ["D_x"] if self.paired else ["D_x", "D_m"]
         for name in self.discriminators:
-            self.make_adam(name, [name], o["lr"], betas)
-        for name in self.optimizers:
-            self.add_linear_decay(name, o["decay_start"])
+            self.make_optimizer(name)
         self.roles = {"a2n": "G", "segmentor": "S", "reconstructor": "R"}
-        self.pools = {name: HistoryPool(o["pool_size"], seed=self.seed + i) for i, name in enumerate(self.discriminators)}
+        self.pools = {name: HistoryPool(o.pool_size, seed=self.seed + i) for i, name in enumerate(self.discriminators)}
         # Own generator for choosing other subjects' masks, so a resumed run draws the same.
         self.mask_generator = torch.Generator().manual_seed(self.seed + 7919)
         self._subject_cache: tuple[int, np.ndarray, np.ndarray] | None = None
@@ -175,10 +180,10 @@ class PathologyFactorization(Method):
             )
             if self.paired:
                 l_mask = dice_loss(cycles.mask_p, batch["abnormal_mask"])
-                total = o["lambda_cc"] * l_cc + o["lambda_gan1"] * l_gan1 + o["lambda_seg"] * l_mask
+                total = o.lambda_cc * l_cc + o.lambda_gan1 * l_gan1 + o.lambda_seg * l_mask
             else:
                 l_mask = 0.5 * least_squares(nets["D_m"](cycles.mask_p), True)
-                total = o["lambda_cc"] * l_cc + o["lambda_gan1"] * l_gan1 + o["lambda_gan2"] * l_mask
+                total = o.lambda_cc * l_cc + o.lambda_gan1 * l_gan1 + o.lambda_gan2 * l_mask
         self.backward_and_step(total, "generators")
         self.set_requires_grad(discriminators, True)
 
@@ -224,9 +229,10 @@ class PathologyFactorization(Method):
 class PairedFactorization(PathologyFactorization):
     name = "phs-paired"
     description = "pathology factorization (Xia et al. 2019), paired: G, S with a Dice loss, R, D_x"
-    paired = True
-    defaults = {"lambda_cc": 10.0, "lambda_gan1": 1.0, "lambda_seg": 10.0, **_SHARED_DEFAULTS}
-    presets = {"paper": {}, "small": dict(_SMALL)}
+
+    @dataclass(frozen=True)
+    class Options(FactorizationOptions):
+        lambda_seg: float = 10.0
 
 
 @register_method
@@ -234,6 +240,8 @@ class UnpairedFactorization(PathologyFactorization):
     name = "phs-unpaired"
     description = "pathology factorization (Xia et al. 2019), unpaired: G, S, R, D_x and D_m on other subjects' masks"
     paired = False
-    # lambda_gan1 raised from 1 to 2 to focus on synthesis (Sec. 4.1)
-    defaults = {"lambda_cc": 10.0, "lambda_gan1": 2.0, "lambda_gan2": 10.0, **_SHARED_DEFAULTS}
-    presets = {"paper": {}, "small": dict(_SMALL)}
+
+    @dataclass(frozen=True)
+    class Options(FactorizationOptions):
+        lambda_gan1: float = 2.0  # raised from 1 to 2 to focus on synthesis (Sec. 4.1)
+        lambda_gan2: float = 10.0

@@ -14,7 +14,8 @@ one-channel samples (Han et al.'s 'Concat'): each drawn slice gives one random s
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,7 @@ from ..errors import InputError
 from ..nets import from_net
 from ..nets.noise import NoiseDiscriminator, NoiseGenerator
 from .base import Losses, Method, Sampler, register_method, reported
+from .options import MethodOptions
 
 # Han et al. Sec. 3.2.1 as data options of `lesiongan train` (TrainConfig fields): sagittal
 # slices #80-#149 of the 240 (FIRST <= k < STOP); the slices are then brought to the GAN's size.
@@ -65,7 +67,31 @@ def generator_loss(kind: str, fake_score: torch.Tensor) -> torch.Tensor:
 
 
 # --- the methods -------------------------------------------------------------------------
-_NET_DEFAULTS: dict[str, Any] = {"size": 64, "latent_dim": 100, "ngf": 32, "ndf": 32, "d_activation": "elu", "concat": False}
+@dataclass(frozen=True)
+class NoiseOptions(MethodOptions):
+    """DCGAN's settings; WGAN and WGAN-GP change some defaults."""
+
+    # the slices: their size, and 'Concat' (every sequence a one-channel sample)
+    size: int = 64
+    concat: bool = False
+    # the generator
+    latent_dim: int = 100
+    ngf: int = 32
+    out_activation: Literal["none", "tanh"] = "none"  # the paper's generator has no tanh
+    # the discriminator (critic)
+    ndf: int = 32
+    d_activation: Literal["elu", "leaky"] = "elu"
+    d_norm: Literal["batch", "layer", "none"] = "batch"
+    # the optimizer, the critic steps per generator step, weight clipping, gradient penalty
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 1
+    clip: float = 0.0
+    lambda_gp: float = 0.0
+
+
 _PRESETS: dict[str, dict[str, Any]] = {
     "han-64": {"size": 64},
     "han-128": {"size": 128},
@@ -80,38 +106,38 @@ class NoiseGAN(Method):
 
     loss_kind: ClassVar[str] = "dcgan"
     sample_kinds = ("any",)
+    presets = _PRESETS
     n_panel_samples = 8
 
-    def __init__(self, options: dict[str, Any], channels: int, *args: Any, **kwargs: Any):
-        super().__init__(options, channels, *args, **kwargs)
+    def build(self) -> None:
         o = self.options
-        channels = 1 if o["concat"] else channels
+        channels = 1 if o.concat else self.channels
         self.networks = {
-            "G": NoiseGenerator(o["latent_dim"], channels, size=o["size"], ngf=o["ngf"], out_activation=o["out_activation"]).to(self.device),
-            "D": NoiseDiscriminator(channels, size=o["size"], ndf=o["ndf"], activation=o["d_activation"], norm=o["d_norm"]).to(self.device),
+            "G": NoiseGenerator(o.latent_dim, channels, size=o.size, ngf=o.ngf, out_activation=o.out_activation).to(self.device),
+            "D": NoiseDiscriminator(channels, size=o.size, ndf=o.ndf, activation=o.d_activation, norm=o.d_norm).to(self.device),
         }
         for name in self.networks:
             params = self.networks[name].parameters()
-            if o["optimizer"] == "rmsprop":
-                self.optimizers[name] = torch.optim.RMSprop(params, lr=o["lr"])
+            if o.optimizer == "rmsprop":
+                self.optimizers[name] = torch.optim.RMSprop(params, lr=o.lr)
             else:
-                self.optimizers[name] = torch.optim.Adam(params, lr=o["lr"], betas=(o["beta1"], o["beta2"]))
+                self.optimizers[name] = torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2))
         self.roles = {"noise": "G"}
         # Own generators: the same noise for every sample grid, and a reproducible GP mix.
         self.noise_generator = torch.Generator().manual_seed(self.seed + 104729)
-        self.fixed_noise = torch.randn(self.n_panel_samples, o["latent_dim"], generator=torch.Generator().manual_seed(self.seed))
+        self.fixed_noise = torch.randn(self.n_panel_samples, o.latent_dim, generator=torch.Generator().manual_seed(self.seed))
 
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:
         images, _ = self.fetch(sampler, "any", batch_size)
-        if self.options["concat"]:
+        if self.options.concat:
             picks = torch.randint(images.shape[1], (batch_size,), generator=self.noise_generator).to(self.device)
             images = images[torch.arange(batch_size, device=self.device), picks][:, None]
-        size = self.options["size"]
+        size = self.options.size
         if tuple(images.shape[-2:]) != (size, size):
             raise InputError(
                 "training slices", f"are {images.shape[-2]}x{images.shape[-1]} but {self.name} makes {size}x{size} images; set the data size to {size}"
             )
-        noise = torch.randn(batch_size, self.options["latent_dim"], generator=self.noise_generator).to(self.device)
+        noise = torch.randn(batch_size, self.options.latent_dim, generator=self.noise_generator).to(self.device)
         return {"real": images, "noise": noise}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
@@ -121,17 +147,17 @@ class NoiseGAN(Method):
             fake = generator(noise)
             l_d = critic_loss(self.loss_kind, critic(real), critic(fake.detach()))
         losses = {"D": l_d}
-        if o["lambda_gp"] > 0:
+        if o.lambda_gp > 0:
             penalty = gradient_penalty(critic, real, fake.detach(), self.noise_generator)
-            l_d = l_d + o["lambda_gp"] * penalty
+            l_d = l_d + o.lambda_gp * penalty
             losses["gp"] = penalty
         self.backward_and_step(l_d, "D")
-        if o["clip"] > 0:
-            clip_weights(critic, o["clip"])
+        if o.clip > 0:
+            clip_weights(critic, o.clip)
         if self.loss_kind != "dcgan":
             losses["wasserstein"] = -losses["D"]
 
-        if (step + 1) % o["n_critic"] == 0:
+        if (step + 1) % o.n_critic == 0:
             self.set_requires_grad([critic], False)
             with self.autocast():
                 l_g = generator_loss(self.loss_kind, critic(fake))
@@ -156,19 +182,7 @@ class DCGAN(NoiseGAN):
     name = "dcgan"
     description = "DCGAN slices from noise (Han et al. 2018): 64 or 128 px, Adam 2e-4, batch 64"
     loss_kind = "dcgan"
-    defaults = {
-        **_NET_DEFAULTS,
-        "out_activation": "none",  # the paper's generator has no tanh
-        "d_norm": "batch",
-        "optimizer": "adam",
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "n_critic": 1,
-        "clip": 0.0,
-        "lambda_gp": 0.0,
-    }
-    presets = _PRESETS
+    Options = NoiseOptions
 
 
 @register_method
@@ -176,36 +190,26 @@ class WGAN(NoiseGAN):
     name = "wgan"
     description = "WGAN slices from noise (Han et al. 2018): weight clipping 0.01, RMSprop 5e-5, 5 critic steps"
     loss_kind = "wgan"
-    defaults = {
-        **_NET_DEFAULTS,
-        "out_activation": "none",
-        "d_norm": "batch",
-        "optimizer": "rmsprop",
-        "lr": 5e-5,
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "n_critic": 5,
-        "clip": 0.01,
-        "lambda_gp": 0.0,
-    }
-    presets = _PRESETS
+
+    @dataclass(frozen=True)
+    class Options(NoiseOptions):
+        optimizer: Literal["adam", "rmsprop"] = "rmsprop"
+        lr: float = 5e-5
+        n_critic: int = 5
+        clip: float = 0.01
 
 
 @register_method
-class WGANGP(NoiseGAN):
+class WGANGP(WGAN):
     name = "wgan-gp"
     description = "WGAN-GP slices from noise: gradient penalty 10, Adam 1e-4 betas (0, 0.9), 5 critic steps (stable option)"
-    loss_kind = "wgan"
-    defaults = {
-        **_NET_DEFAULTS,
-        "out_activation": "tanh",
-        "d_norm": "layer",  # batch norm would couple the samples the penalty treats one by one
-        "optimizer": "adam",
-        "lr": 1e-4,
-        "beta1": 0.0,
-        "beta2": 0.9,
-        "n_critic": 5,
-        "clip": 0.0,
-        "lambda_gp": 10.0,
-    }
-    presets = _PRESETS
+
+    @dataclass(frozen=True)
+    class Options(NoiseOptions):
+        lr: float = 1e-4
+        beta1: float = 0.0
+        beta2: float = 0.9
+        n_critic: int = 5
+        lambda_gp: float = 10.0
+        out_activation: Literal["none", "tanh"] = "tanh"
+        d_norm: Literal["batch", "layer", "none"] = "layer"  # batch norm would couple the samples the penalty treats one by one

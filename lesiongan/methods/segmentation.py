@@ -10,7 +10,7 @@ healthy.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from ..nets import from_net
 from ..nets.unet import ResidualUNet
 from .base import Losses, Method, Sampler, register_method, reported
 from .factorization import dice_loss
+from .options import SupervisedOptions
 
 
 def segmentation_losses(prediction: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,16 +36,19 @@ def segmentation_losses(prediction: torch.Tensor, masks: torch.Tensor) -> tuple[
 class Segmentation(Method):
     name = "segmentation"
     description = "supervised U-Net lesion segmentation (f_pre for healthiness; Plain U-Net / ANT-UNet of ANT-GAN Table V)"
-    defaults: dict[str, Any] = {"unet_base": 64, "unet_depth": 4, "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "decay_start": 0.5}
+
+    @dataclass(frozen=True)
+    class Options(SupervisedOptions):
+        unet_base: int = 64
+        unet_depth: int = 4
+
     presets = {"paper": {}, "small": {"unet_base": 8, "unet_depth": 3}}
     sample_kinds = ("abnormal",)
 
-    def __init__(self, options: dict[str, Any], channels: int, *args: Any, **kwargs: Any):
-        super().__init__(options, channels, *args, **kwargs)
-        o = self.options
-        self.networks["S"] = ResidualUNet(channels, 1, base=o["unet_base"], depth=o["unet_depth"]).to(self.device)
-        self.make_adam("S", ["S"], o["lr"], (o["beta1"], o["beta2"]))
-        self.add_linear_decay("S", o["decay_start"])
+    def build(self) -> None:
+        o, channels = self.options, self.channels
+        self.networks["S"] = ResidualUNet(channels, 1, base=o.unet_base, depth=o.unet_depth).to(self.device)
+        self.make_optimizer("S")
         self.roles = {"segmentor": "S"}
 
     def make_batch(self, sampler: Sampler, batch_size: int) -> dict[str, torch.Tensor]:

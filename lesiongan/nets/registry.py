@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import inspect
 from typing import Any, Callable, TypeVar
 
 from torch import nn
 
+from ..discovery import import_submodules
 from ..errors import InputError
 
 _ARCHITECTURES: dict[str, type[nn.Module]] = {}
-# Modules whose import registers networks; those not written yet are skipped.
-_NETWORK_MODULES = ("resnet", "patchgan", "unet", "noise", "classifier")
 
 ModuleType = TypeVar("ModuleType", bound=type[nn.Module])
 
@@ -59,18 +57,9 @@ def register(name: str) -> Callable[[ModuleType], ModuleType]:
     return decorate
 
 
-def _load_network_modules() -> None:
-    for module in _NETWORK_MODULES:
-        try:
-            importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__package__}.{module}":
-                raise
-
-
 def architectures() -> dict[str, type[nn.Module]]:
-    """Every registered architecture by name."""
-    _load_network_modules()
+    """Every registered architecture by name: each module of `lesiongan.nets` registers its own."""
+    import_submodules(__package__)
     return dict(_ARCHITECTURES)
 
 

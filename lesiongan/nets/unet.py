@@ -41,21 +41,25 @@ def _conv_in_act(cin: int, cout: int, kernel: int, stride: int = 1, act: nn.Modu
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 conv + IN with leaky ReLU, added to the input (Table 2's residual block)."""
+    """Two 3x3 conv + IN with leaky ReLU, added to the input and then leaky ReLU: Table 2's
+    residual block (`cin` == `cout`) and a U-Net level of S, whose input a 1x1 convolution
+    projects to `cout` channels when they differ."""
 
-    def __init__(self, channels: int):
+    def __init__(self, cin: int, cout: int | None = None):
         super().__init__()
+        cout = cin if cout is None else cout
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.InstanceNorm2d(channels, affine=True),
+            nn.Conv2d(cin, cout, 3, padding=1),
+            nn.InstanceNorm2d(cout, affine=True),
             nn.LeakyReLU(LEAK, inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.InstanceNorm2d(channels, affine=True),
+            nn.Conv2d(cout, cout, 3, padding=1),
+            nn.InstanceNorm2d(cout, affine=True),
         )
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
         self.act = nn.LeakyReLU(LEAK, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.body(x))
+        return self.act(self.skip(x) + self.body(x))
 
 
 @register("factor_generator")
@@ -93,25 +97,6 @@ class FactorGenerator(nn.Module):
         return self.net(padded)[..., :height, :width]
 
 
-class _ResidualDoubleConv(nn.Module):
-    """U-Net level: conv3-IN-leaky twice, plus a 1x1 projection of the input (the residual)."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1),
-            nn.InstanceNorm2d(cout, affine=True),
-            nn.LeakyReLU(LEAK, inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1),
-            nn.InstanceNorm2d(cout, affine=True),
-        )
-        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
-        self.act = nn.LeakyReLU(LEAK, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.skip(x) + self.body(x))
-
-
 @register("residual_unet")
 class ResidualUNet(nn.Module):
     """Segmentor S: U-Net with `depth` poolings, widths base * 2**level, leaky ReLU, residual levels.
@@ -124,10 +109,10 @@ class ResidualUNet(nn.Module):
         super().__init__()
         widths = [base * 2**level for level in range(depth + 1)]
         self.depth = depth
-        self.down = nn.ModuleList([_ResidualDoubleConv(in_channels, widths[0])])
-        self.down.extend(_ResidualDoubleConv(widths[i], widths[i + 1]) for i in range(depth))
+        self.down = nn.ModuleList([ResidualBlock(in_channels, widths[0])])
+        self.down.extend(ResidualBlock(widths[i], widths[i + 1]) for i in range(depth))
         self.upsample = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
-        self.up = nn.ModuleList(_ResidualDoubleConv(2 * widths[i], widths[i]) for i in reversed(range(depth)))
+        self.up = nn.ModuleList(ResidualBlock(2 * widths[i], widths[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     @property

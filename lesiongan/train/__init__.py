@@ -5,15 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .loop import TrainConfig, train
+    from .config import TrainConfig
+    from .loop import train
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so `import lesiongan.train.checkpoint` does not pull in the method registry.
-    if name in ("TrainConfig", "train"):
-        from . import loop
+    # Lazy, so `import lesiongan.train.checkpoint` does not pull in the method registry, and
+    # `TrainConfig` comes without torch.
+    if name == "TrainConfig":
+        from .config import TrainConfig
 
-        return getattr(loop, name)
+        return TrainConfig
+    if name == "train":
+        from .loop import train
+
+        return train
     raise AttributeError(name)
 
 

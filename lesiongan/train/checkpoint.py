@@ -20,8 +20,8 @@ import torch
 
 from ..errors import InputError
 from ..io import remove_stale_temporaries, temporary_name, write_failed
-
-LAST, PREVIOUS = "last.pt", "previous.pt"
+from .runfolder import LAST_CHECKPOINT as LAST
+from .runfolder import PREVIOUS_CHECKPOINT as PREVIOUS
 
 
 def capture_rng() -> dict[str, Any]:
@@ -99,7 +99,3 @@ def load_checkpoint(folder: str | os.PathLike, map_location: str | torch.device 
         return checkpoint
     raise InputError(folder, "no checkpoint to resume from: " + "; ".join(problems))
 
-
-def has_checkpoint(folder: str | os.PathLike) -> bool:
-    folder = Path(folder)
-    return (folder / LAST).exists() or (folder / PREVIOUS).exists()

@@ -12,14 +12,11 @@ STOP file), data parallelism under torchrun, and the export of the model file.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import random
 import shutil
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,57 +30,13 @@ from ..infer.engine import resolve_device
 from ..methods import get_method, resolve_options
 from ..methods.base import Method, as_floats
 from . import distributed
-from .checkpoint import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .config import AMP_CHOICES, DEVICE_CHOICES, TrainConfig, check_config
 from .grids import save_grid
+from .runfolder import RunFolder
 from .runlog import RunLog
 from .sampler import SliceSampler
-from .validate import check_checkpoint, check_config, check_options, check_resume, check_step_memory
-
-AMP_CHOICES = ("auto", "bf16", "fp16", "off")
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-
-
-@dataclass
-class TrainConfig:
-    """One training run. `data` is a data folder (any layout the readers know) or a SliceSet."""
-
-    method: str = "antgan"
-    data: str | os.PathLike | Any = ""
-    out: str | os.PathLike = "run"
-    preset: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    modalities: tuple[str, ...] = ("flair",)
-    axis: str = "axial"
-    spacing: float | None = None
-    size: tuple[int, int] | None = None
-    slice_range: tuple[int, int] | None = None
-    val_fraction: float = 0.2
-    iterations: int = 1000
-    batch_size: int = 1
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"
-    checkpoint_every: int = 500
-    sample_every: int = 250
-    log_every: int = 10
-    resume: bool = False
-    tensorboard: bool = True
-    # A model file whose networks start this run (fine-tuning), matched by role; None: fresh weights.
-    init: str | os.PathLike | None = None
-    # Called after every step with (step, losses); the Slicer panel and tests hook in here.
-    on_step: Callable[[int, dict[str, float]], None] | None = field(default=None, repr=False)
-
-    def plain(self) -> dict[str, Any]:
-        """The configuration as plain data (for provenance and resume checks)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "on_step":
-                continue
-            if f.name == "data" and not isinstance(value, (str, os.PathLike)):
-                value = f"<{type(value).__name__}>"
-            out[f.name] = str(value) if isinstance(value, os.PathLike) else (list(value) if isinstance(value, tuple) else value)
-        return out
+from .validate import check_checkpoint, check_options, check_resume, check_step_memory
 
 
 # --- choices made once per run ----------------------------------------------------------------
@@ -118,7 +71,7 @@ def seed_everything(seed: int) -> None:
 
 
 # --- data -------------------------------------------------------------------------------------
-def load_training_slices(config: TrainConfig, out: Path, context: distributed.Context) -> tuple[Any, dict[str, Any]]:
+def load_training_slices(config: TrainConfig, run: RunFolder, context: distributed.Context) -> tuple[Any, dict[str, Any]]:
     """The training SliceSet and a record of where it came from (split, data folder)."""
     if not isinstance(config.data, (str, os.PathLike)):
         return config.data, {"data": "in-memory slices", "split": None}
@@ -139,7 +92,7 @@ def load_training_slices(config: TrainConfig, out: Path, context: distributed.Co
         raise InputError(root, f"has too few subjects ({len(subjects)}) to hold out {config.val_fraction:.0%} for validation")
     split = {"train": [s.id for s in train_subjects], "validation": [s.id for s in val_subjects]}
     if context.is_main:
-        write_json(out / "split.json", split)
+        write_json(run.split_file, split)
     slices = SliceSet.from_subjects(
         train_subjects,
         modalities=list(config.modalities),
@@ -155,8 +108,8 @@ def load_training_slices(config: TrainConfig, out: Path, context: distributed.Co
 class StopRequest:
     """Set by SIGINT/SIGTERM or a `STOP` file in the run folder; restores the handlers on exit."""
 
-    def __init__(self, out: Path):
-        self.stop_file = out / "STOP"
+    def __init__(self, run: RunFolder):
+        self.run = run
         self.signalled = False
         self._previous: dict[int, Any] = {}
 
@@ -176,7 +129,7 @@ class StopRequest:
             signal.signal(sig, handler)
 
     def requested(self) -> bool:
-        return self.signalled or self.stop_file.exists()
+        return self.signalled or self.run.stop_requested()
 
 
 def _checkpoint_state(step: int, method: Method, sampler: SliceSampler, config: TrainConfig, options: dict, elapsed: float) -> dict:
@@ -192,10 +145,10 @@ def _checkpoint_state(step: int, method: Method, sampler: SliceSampler, config: 
     }
 
 
-def _check_resumable(checkpoint: dict, method_name: str, options: dict, out: Path) -> None:
+def _check_resumable(checkpoint: dict, method_name: str, options: dict, run: RunFolder) -> None:
     if checkpoint["method"] != method_name or checkpoint["options"] != options:
         raise InputError(
-            out / "checkpoints",
+            run.checkpoints,
             f"was written by method {checkpoint['method']} with options {checkpoint['options']}; "
             f"this run asks for {method_name} with {options}",
         )
@@ -207,45 +160,45 @@ def train(config: TrainConfig) -> Path:
     Raises `Cancelled` after writing a checkpoint when asked to stop (signal or STOP file);
     `--resume` continues exactly where it stopped.
     """
-    out = Path(config.out)
+    run = RunFolder(config.out)
     method_cls = get_method(config.method)
     check_config(config)
     options = resolve_options(method_cls, config.preset, config.options)
     check_options(options, method_cls.name)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "is a file, not a run folder")
-    fresh = not out.exists()
+    if run.path.exists() and not run.path.is_dir():
+        raise InputError(run.path, "is a file, not a run folder")
+    fresh = not run.path.exists()
     # One process per run folder: a second run on it would interleave logs and checkpoints.
     # Under torchrun rank 0 holds the lock for all ranks.
-    lock = exclusive_lock(out, "training run") if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
+    lock = exclusive_lock(run.path, "training run") if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
     with lock:
         try:
-            if not config.resume and has_checkpoint(out / "checkpoints"):
-                raise InputError(out, "already holds a run; pass resume=True (--resume) to continue it, or use a new folder")
+            if not config.resume and run.has_checkpoint():
+                raise InputError(run.path, "already holds a run; pass resume=True (--resume) to continue it, or use a new folder")
             context = distributed.start(resolve_device(config.device).type)
             try:
-                return _train(config, out, method_cls, options, context)
+                return _train(config, run, method_cls, options, context)
             finally:
                 distributed.stop(context)
         except InputError:
             # A run refused before it began leaves no folder behind; removed while the lock is
             # held, so it is this run's folder and no other process's.
-            if fresh and not has_checkpoint(out / "checkpoints") and not (out / "progress.json").exists():
-                shutil.rmtree(out, ignore_errors=True)
+            if fresh and not run.has_checkpoint() and not run.progress_file.exists():
+                shutil.rmtree(run.path, ignore_errors=True)
             raise
 
 
-def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: dict, context: distributed.Context) -> Path:
+def _train(config: TrainConfig, run: RunFolder, method_cls: type[Method], options: dict, context: distributed.Context) -> Path:
     device = choose_device(config.device, context)
     amp = choose_amp(config.amp, device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    out.mkdir(parents=True, exist_ok=True)
+    run.path.mkdir(parents=True, exist_ok=True)
     if context.is_main:
         # A STOP file ended the previous session; starting again means carrying on. Cleared
         # before the data loads, so a stop asked for while it loads is still honoured.
-        (out / "STOP").unlink(missing_ok=True)
-    slices, origin = load_training_slices(config, out, context)
+        run.clear_stop()
+    slices, origin = load_training_slices(config, run, context)
     check_step_memory(config.batch_size, int(slices.images.shape[1]), tuple(slices.images.shape[2:]), options)
 
     seed_everything(config.seed)  # same on every rank: identical initial weights
@@ -265,10 +218,10 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
     preview = method.make_batch(SliceSampler(slices, seed=config.seed + 7), min(4, max(1, sampler.count("any"))))
 
     step, elapsed = 0, 0.0
-    if config.resume and has_checkpoint(out / "checkpoints"):
-        checkpoint = load_checkpoint(out / "checkpoints", map_location=device, validate=check_checkpoint)
-        _check_resumable(checkpoint, method.name, options, out)
-        check_resume(checkpoint["config"], config.plain(), out)
+    if config.resume and run.has_checkpoint():
+        checkpoint = load_checkpoint(run.checkpoints, map_location=device, validate=check_checkpoint)
+        _check_resumable(checkpoint, method.name, options, run)
+        check_resume(checkpoint["config"], config.plain(), run.path)
         method.load_state_dict(checkpoint["state"])
         step, elapsed = int(checkpoint["step"]), float(checkpoint["elapsed"])
         if not context.active:  # the saved data position and RNG are rank 0's
@@ -277,25 +230,25 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
         del checkpoint
 
     distributed.any_rank(False, context, device)  # no rank looks for STOP before it is gone
-    log = RunLog(out, config.iterations, step, elapsed, config.tensorboard) if context.is_main else None
+    log = RunLog(run, config.iterations, step, elapsed, config.tensorboard) if context.is_main else None
     if log:
-        write_json(out / "config.json", {"config": config.plain(), "options": options, "world_size": context.world_size, "device": str(device), "amp": amp or "off"})
+        write_json(run.config_file, {"config": config.plain(), "options": options, "world_size": context.world_size, "device": str(device), "amp": amp or "off"})
         log.progress(step, {}, "running")
 
     def checkpoint_now() -> None:
         if context.is_main:
-            save_checkpoint(out / "checkpoints", _checkpoint_state(step, method, sampler, config, options, log.elapsed()))
+            save_checkpoint(run.checkpoints, _checkpoint_state(step, method, sampler, config, options, log.elapsed()))
 
     losses: dict[str, float] = {}
     method.train(True)
-    with StopRequest(out) as stop_request:
+    with StopRequest(run) as stop_request:
         try:
             while step < config.iterations:
                 if distributed.any_rank(stop_request.requested(), context, device):
                     checkpoint_now()
                     if log:
                         log.progress(step, losses, "stopped")
-                    raise Cancelled(f"training stopped at step {step} of {config.iterations}; checkpoint in {out / 'checkpoints'}")
+                    raise Cancelled(f"training stopped at step {step} of {config.iterations}; checkpoint in {run.checkpoints}")
                 batch = method.make_batch(sampler, config.batch_size)
                 step_losses = method.train_step(batch, step)
                 method.end_step()
@@ -310,8 +263,8 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
                 if log and (step % config.sample_every == 0 or step == config.iterations):
                     with method.evaluating():
                         panels = method.sample_panels(preview)
-                    save_grid(panels, out / "samples" / f"step_{step:06d}.png")
-                    save_grid(panels, out / "samples" / "latest.png")
+                    save_grid(panels, run.sample(step))
+                    save_grid(panels, run.latest_sample)
                 if step % config.checkpoint_every == 0 or step == config.iterations:
                     checkpoint_now()
                 if config.on_step is not None:
@@ -328,10 +281,10 @@ def _train(config: TrainConfig, out: Path, method_cls: type[Method], options: di
 
     digests = distributed.gather_strings(distributed.weights_digest(method.networks), context)
     if not context.is_main:
-        return out / "model.pt"
+        return run.model
     if context.active:
-        write_json(out / "distributed.json", {"world_size": context.world_size, "weights_sha256": digests, "in_sync": len(set(digests)) == 1})
-    model_path = export_model(out, method, slices, config, options, origin, context)
+        write_json(run.distributed_file, {"world_size": context.world_size, "weights_sha256": digests, "in_sync": len(set(digests)) == 1})
+    model_path = export_model(run, method, slices, config, options, origin, context)
     log.progress(step, losses, "finished", model=str(model_path))
     return model_path
 
@@ -357,7 +310,7 @@ def start_from_model(method: Method, path: str | os.PathLike) -> None:
         method.networks[name].load_state_dict(source.state_dict())
 
 
-def export_model(out: Path, method: Method, slices: Any, config: TrainConfig, options: dict, origin: dict, context: distributed.Context) -> Path:
+def export_model(run: RunFolder, method: Method, slices: Any, config: TrainConfig, options: dict, origin: dict, context: distributed.Context) -> Path:
     """`<out>/model.pt` with the method's roles, the data conventions and the provenance."""
     from ..infer.modelfile import save_model
 
@@ -377,4 +330,4 @@ def export_model(out: Path, method: Method, slices: Any, config: TrainConfig, op
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     networks = {role: method.networks[name] for role, name in method.roles.items()}
-    return save_model(out / "model.pt", method=method.name, networks=networks, conventions=conventions, provenance=provenance)
+    return save_model(run.model, method=method.name, networks=networks, conventions=conventions, provenance=provenance)

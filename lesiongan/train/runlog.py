@@ -7,25 +7,23 @@ state the Slicer Training panel follows (step, total, losses, eta_seconds, state
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..io import atomic_path, folder_locked, write_json
+from ..io import atomic_path, write_json
+from .runfolder import RunFolder
 
 
 class RunLog:
     """Appends losses to log.csv and TensorBoard, keeps progress.json and a progress line."""
 
-    def __init__(self, out: Path, total: int, start_step: int, elapsed: float = 0.0, tensorboard: bool = True):
-        self.out, self.total, self.start_step = out, total, start_step
+    def __init__(self, run: RunFolder, total: int, start_step: int, elapsed: float = 0.0, tensorboard: bool = True):
+        self.run, self.total, self.start_step = run, total, start_step
         self.started = time.monotonic() - elapsed
         self.resumed_at = time.monotonic()
-        self.csv_path = out / "log.csv"
+        self.csv_path = run.log_csv
         self.columns: list[str] | None = None
         self._keep_rows_up_to(start_step)
         self.writer = None
@@ -33,7 +31,7 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1)
+                self.writer = SummaryWriter(str(run.tensorboard), purge_step=start_step + 1)
             except ImportError:  # tensorboard is optional ("train" extra)
                 self.writer = None
         self.bar = None
@@ -94,7 +92,7 @@ class RunLog:
     def progress(self, step: int, losses: dict[str, float], state: str, **extra: Any) -> None:
         eta = 0.0 if state == "finished" else self.eta(step)
         write_json(
-            self.out / "progress.json",
+            self.run.progress_file,
             {"step": step, "total": self.total, "losses": losses, "eta_seconds": eta, "elapsed_seconds": self.elapsed(),
              "state": state, "pid": os.getpid(), **extra},
         )
@@ -105,19 +103,3 @@ class RunLog:
         if self.writer is not None:
             self.writer.close()
 
-
-def read_progress(out: str | Path) -> dict[str, Any] | None:
-    """A run's progress.json, or None before it has one. A run that says "running" while no
-    process holds its folder's lock was killed (kill -9, power loss): its state reads "died"."""
-    path = Path(out) / "progress.json"
-    try:
-        progress = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as error:
-        raise InputError(path, f"cannot be read as JSON ({error})") from error
-    if not isinstance(progress, dict):
-        raise InputError(path, "is not a progress record")
-    if progress.get("state") == "running" and not folder_locked(out):
-        progress["state"] = "died"
-    return progress

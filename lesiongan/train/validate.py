@@ -1,5 +1,6 @@
-"""What a training run is checked against before it touches its folder: the configuration,
-the method's option values, a checkpoint it resumes from, and the memory a step will need.
+"""What a training run is checked against before it touches its folder: the method's option
+values, a checkpoint it resumes from, and the memory a step will need (the configuration's
+own settings: `config.check_config`).
 
 Every check raises `InputError` naming the option (or file) and the problem, so a run with
 nonsense settings ends in one clear line instead of a traceback or, worse, a run that
@@ -15,15 +16,11 @@ from typing import Any
 
 import torch
 
-from ..checks import check_count, check_number, check_seed
+from ..checks import check_count, check_number
 from ..errors import InputError
 from ..limits import check_memory
+from .config import MIN_SIZE
 
-MAX_ITERATIONS = 10**9
-SPACING_RANGE_MM = (0.05, 20.0)  # in-plane spacings of medical images lie well inside this
-SIZE_MULTIPLE = 4  # two stride-2 downsamplings in the generators
-MIN_SIZE = 8
-MAX_SIZE = 4096
 # Options fixed for the whole run: resuming with another value is refused (the others, such as
 # device, amp and how often to log, sample or checkpoint, may change between sessions).
 RESUME_FIXED = ("method", "preset", "modalities", "axis", "spacing", "size", "slice_range", "val_fraction",
@@ -57,35 +54,6 @@ def check_options(options: Mapping[str, Any], method: str) -> None:
             check_count(value, name, int(low), None if high is None else int(high))
         else:
             check_number(value, name, low, high, above=above)
-
-
-def check_config(config: Any) -> None:
-    """The run's own settings (see TrainConfig)."""
-    check_count(config.iterations, "--iterations", 1, MAX_ITERATIONS)
-    check_count(config.batch_size, "--batch-size", 1)
-    for name in ("checkpoint_every", "sample_every", "log_every"):
-        check_count(getattr(config, name), f"--{name.replace('_', '-')}", 1)
-    check_seed(config.seed)
-    check_number(config.val_fraction, "--val-fraction", 0.0, None)
-    if not config.val_fraction < 1:
-        raise InputError("--val-fraction", f"must be below 1, got {config.val_fraction}")
-    if config.spacing is not None:
-        low, high = SPACING_RANGE_MM
-        check_number(config.spacing, "--spacing", low, high)
-    if config.size is not None:
-        size = tuple(config.size)
-        if len(size) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) for n in size):
-            raise InputError("--size", f"must be two whole numbers H W, got {config.size!r}")
-        if any(n < MIN_SIZE or n > MAX_SIZE or n % SIZE_MULTIPLE for n in size):
-            raise InputError("--size", f"each side must be a multiple of {SIZE_MULTIPLE} from {MIN_SIZE} to "
-                                       f"{MAX_SIZE} (the generators halve it twice), got {size[0]} {size[1]}")
-    if config.slice_range is not None:
-        first, stop = (int(n) for n in config.slice_range)
-        if first < 0 or stop <= first:
-            raise InputError("--slice-range", f"needs 0 <= FIRST < STOP, got {first} {stop}")
-    modalities = list(config.modalities)
-    if not modalities or len(set(modalities)) != len(modalities):
-        raise InputError("--modalities", f"must name each modality once, got {modalities}")
 
 
 def check_step_memory(batch_size: int, channels: int, plane: tuple[int, int], options: Mapping[str, Any]) -> None:
