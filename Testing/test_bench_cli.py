@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lesiongan import bench
+from lesiongan import bench, device
 from lesiongan.cli import main
 from lesiongan.data.volume import Volume
 from lesiongan.errors import InputError
@@ -154,8 +154,8 @@ def test_default_threads_leave_busy_cores_alone(tmp_path, monkeypatch):
     torch.set_num_threads(2)
     try:
         for load, expected in ((5.0, 1), (0.0, 2)):
-            monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-            monkeypatch.setattr(engine, "busy_cores", lambda load=load: load)
+            monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+            monkeypatch.setattr(device, "busy_cores", lambda load=load: load)
             seen = []
             engine.run_model(_brain_volumes(), model, device="cpu", progress=lambda d, t: seen.append(torch.get_num_threads()))
             assert set(seen) == {expected}
@@ -165,7 +165,7 @@ def test_default_threads_leave_busy_cores_alone(tmp_path, monkeypatch):
 
 
 def test_busy_cores_reads_the_runnable_tasks():
-    busy = engine.busy_cores(samples=2, interval_s=0)
+    busy = device.busy_cores(samples=2, interval_s=0)
     if busy is None:  # no /proc/loadavg: the engine then keeps the process's threads
         assert not os.path.exists("/proc/loadavg")
     else:

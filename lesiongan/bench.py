@@ -201,7 +201,8 @@ def bench_infer(model_path: str | None, size: str, device_name: str, repeats: in
                 seed: int = 0, crop: bool = False) -> dict[str, Any]:
     """Reference against engine on one phantom volume; timings, memory, ratio and agreement.
     With `crop`, the engine's approximate crop=True mode is timed and compared as well."""
-    from .infer.engine import resolve_device, run_model
+    from .device import resolve_device
+    from .infer.engine import run_model
     from .infer.modelfile import load_model
 
     if size not in PHANTOM_SIZES:
@@ -347,7 +348,7 @@ def bench_train(ngf: int, size: int, batch_size: int, iterations: int, device_na
                 seed: int = 0, preset: str = "antgan") -> dict[str, Any]:
     """The loop's ANT-GAN step (`preset`: the paper's, or twin-gate, the demo model's recipe)
     against the plain CycleGAN step at the same width; iterations/s and images/s."""
-    from .infer.engine import resolve_device
+    from .device import resolve_device
     from .methods import get_method, resolve_options
     from .train.loop import choose_amp, seed_everything
     from .train.sampler import SliceSampler

@@ -13,15 +13,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "InferenceResult": "engine", "resolve_device": "engine", "run_model": "engine",
-    "threshold_difference": "engine",
-    "FORMAT": "modelfile", "VERSION": "modelfile", "ModelFile": "modelfile", "load_model": "modelfile",
-    "save_model": "modelfile",
+    "InferenceResult": ".engine", "resolve_device": "..device", "run_model": ".engine",
+    "threshold_difference": ".engine",
+    "FORMAT": ".modelfile", "VERSION": ".modelfile", "ModelFile": ".modelfile", "load_model": ".modelfile",
+    "save_model": ".modelfile",
 }
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -92,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data import readers
-    from .engine import resolve_device, run_model
+    from ..device import resolve_device
+    from .engine import run_model
     from .modelfile import load_model, repack_model
 
     if not 0 < args.fraction < 1:

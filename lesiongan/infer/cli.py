@@ -167,7 +167,8 @@ def _readable_case(case: list[Path]) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine import resolve_device, run_model
+    from ..device import resolve_device
+    from .engine import run_model
     from .modelfile import load_model
 
     _check_options(args)

@@ -25,7 +25,7 @@ from ..data import readers
 from ..data.phantom import write_cases
 from ..data.slices import SliceSet
 from ..errors import InputError
-from ..infer.engine import resolve_device
+from ..device import resolve_device
 from ..infer.modelfile import ModelFile, load_model
 from ..methods import resolve_options
 from ..nets import from_net, to_net

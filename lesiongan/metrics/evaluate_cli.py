@@ -27,7 +27,8 @@ from ..data import readers
 from ..data.normalize import fit_normalization, normalize
 from ..data.volume import Volume, atomic_path, read_volume, write_json
 from ..errors import InputError, LayoutError, VolumeError
-from ..infer.engine import InferenceResult, resolve_device, run_model
+from ..device import resolve_device
+from ..infer.engine import InferenceResult, run_model
 from ..infer.calibrate import threshold_argument
 from ..infer.modelfile import ModelFile, load_model
 from .fpre import check_segmentor, shipped_segmentor, volume_healthiness
