@@ -14,7 +14,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,10 +30,8 @@ from ..device import cpu_threads, resolve_device
 from ..errors import Cancelled, InputError, LesionGANError, ModelFileError, VolumeError
 from ..limits import cap_threads, check_memory
 from ..nets import to_net
+from ..progress import CancelCheck, ProgressCallback
 from .modelfile import ModelFile
-
-Progress = Callable[[int, int], None]
-CancelFlag = Callable[[], bool]
 
 CPU_BATCH = 1  # measured on 2 cores: one slice at a time is as fast as larger batches
 _CUDA_BATCH_LIMIT = 64
@@ -141,7 +139,7 @@ def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def _forward_slices(net: torch.nn.Module, stack: np.ndarray, extra: np.ndarray | None, device: torch.device,
-                    batch: int, progress: Progress | None, cancel: CancelFlag | None,
+                    batch: int, progress: ProgressCallback | None, cancel: CancelCheck | None,
                     foreground: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """G(x) - x in normalized units for a (N, C, H, W) stack in [0, 1], batch by batch.
 
@@ -276,7 +274,7 @@ def _frame(inputs: list[Volume], conventions: dict) -> ModelFrame:
 def run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str = "a2n", *,
               extra: Volume | None = None, threshold: float | None = None, limit_to_foreground: bool = True,
               min_component_size: int | None = None, device: str | torch.device = "auto", batch_size: int | None = None,
-              progress: Progress | None = None, cancel: CancelFlag | None = None, crop: bool = False,
+              progress: ProgressCallback | None = None, cancel: CancelCheck | None = None, crop: bool = False,
               threads: int | None = None) -> InferenceResult:
     """Run `model`'s `role` network slice by slice over `volumes` (one per model modality).
 
@@ -374,8 +372,8 @@ def check_frame_fits(volumes: list[Volume], conventions: dict, batch: int) -> No
 
 def _run_model(volumes: Volume | Sequence[Volume], model: ModelFile, role: str, *, extra: Volume | None,
                threshold: float | None, limit_to_foreground: bool, min_component_size: int | None,
-               device: str | torch.device, batch_size: int | None, progress: Progress | None,
-               cancel: CancelFlag | None, crop_to_foreground: bool) -> InferenceResult:
+               device: str | torch.device, batch_size: int | None, progress: ProgressCallback | None,
+               cancel: CancelCheck | None, crop_to_foreground: bool) -> InferenceResult:
     started = time.perf_counter()
     inputs = _as_list(volumes)
     if extra is not None and not extra.same_grid(inputs[0]):
