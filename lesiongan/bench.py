@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from .data import normalize as normalization
 from .data.normalize import foreground_mask
-from .data.volume import write_json
 from .errors import InputError
+from .io import write_json
 from .nets import build_network, to_net
 
 PHANTOM_SIZES = ("tiny", "brats")

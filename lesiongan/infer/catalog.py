@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.volume import write_json
 from ..errors import ModelFileError
+from ..io import write_json
 from ..progress import DownloadProgressCallback
 from .download import download, file_sha256
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.volume import atomic_path, write_volume
 from ..checks import seed_arg
+from ..data.volume import write_volume
 from ..errors import ModelFileError
-from ..io import check_outputs, check_writable_folder
+from ..io import atomic_path, check_outputs, check_writable_folder
 from .catalog import default_model_path
 
 

@@ -13,8 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..data.volume import atomic_path
 from ..errors import ModelFileError
+from ..io import atomic_path
 from ..progress import DownloadProgressCallback
 
 CHUNK_BYTES = 1 << 20

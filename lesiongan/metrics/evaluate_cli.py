@@ -25,8 +25,9 @@ import torch
 
 from ..data import readers
 from ..data.normalize import fit_normalization, normalize
-from ..data.volume import Volume, atomic_path, read_volume, write_json
+from ..data.volume import Volume, read_volume
 from ..errors import InputError, LayoutError, VolumeError
+from ..io import atomic_path, write_json
 from ..device import resolve_device
 from ..infer.engine import InferenceResult, run_model
 from ..infer.calibrate import threshold_argument
