@@ -4,7 +4,7 @@
     lesiongan bench train --ngf 64 --size 240 --batch-size 1 --iterations 5 --json bench_train.json
 
 `infer` times the slice-at-a-time fp32 loop a first implementation would write
-(`reference_difference`) against the shipped engine (`lesiongan.infer.engine.run_model`) on
+(`reference_difference`) against the shipped engine (`lesiongan.infer.engine.SliceInferer`) on
 the same phantom volume and model, and checks that both give the same difference map on the
 foreground slices. `train` times the shipped ANT-GAN step (as the training loop runs it)
 against a plain fp32 CycleGAN step (`PlainCycleGAN`) at the same networks and batch.
@@ -202,7 +202,7 @@ def bench_infer(model_path: str | None, size: str, device_name: str, repeats: in
     """Reference against engine on one phantom volume; timings, memory, ratio and agreement.
     With `crop`, the engine's approximate crop=True mode is timed and compared as well."""
     from .device import resolve_device
-    from .infer.engine import run_model
+    from .infer.engine import SliceInferer
     from .infer.modelfile import load_model
 
     if size not in PHANTOM_SIZES:
@@ -223,10 +223,10 @@ def bench_infer(model_path: str | None, size: str, device_name: str, repeats: in
 
         runs: dict[str, Callable[[], Any]] = {
             "reference": reference,
-            "engine": lambda: run_model(volumes, model, "a2n", device=device),
+            "engine": lambda: SliceInferer(device=device)(volumes, model, "a2n"),
         }
         if crop:
-            runs["engine_crop"] = lambda: run_model(volumes, model, "a2n", device=device, crop=True)
+            runs["engine_crop"] = lambda: SliceInferer(device=device, crop=True)(volumes, model, "a2n")
         # Warm up on one slice (first-call kernel choices; a whole extra volume would double a
         # CPU bench's time), then take turns so that a change in machine load hits all alike.
         with torch.no_grad():

@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import readers
     from ..device import resolve_device
-    from .engine import run_model
+    from .engine import SliceInferer
     from .modelfile import load_model, repack_model
 
     if not 0 < args.fraction < 1:
@@ -110,13 +110,13 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--min-size", f"must be >= 0 voxels, got {args.min_size}")
         settings["min_component_size"] = args.min_size
     model.conventions.update(settings)
-    device = resolve_device(args.device)
+    inferer = SliceInferer(device=resolve_device(args.device))
     differences, foregrounds, names = [], [], []
     for subject in readers.discover(args.data):
         volumes, mask = readers.load_subject(subject, model.modalities)
         if mask is not None and readers.lesion_mask(mask.array, subject).any():
             continue
-        result = run_model([volumes[m] for m in model.modalities], model, device=device)
+        result = inferer([volumes[m] for m in model.modalities], model)
         differences.append(result.difference.array)
         foregrounds.append(result.foreground.array)
         names.append(subject.id)

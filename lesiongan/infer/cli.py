@@ -168,7 +168,7 @@ def _readable_case(case: list[Path]) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from .engine import run_model
+    from .engine import SliceInferer
     from .modelfile import load_model
 
     _check_options(args)
@@ -199,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{len(bad)} of {len(mine)} case(s) cannot be read, nothing was run: {listed} "
                          "(--skip-bad runs the others)")
     rank = os.environ.get("RANK", "0")
+    inferer = SliceInferer(device=device, batch_size=args.batch, threshold=args.threshold,
+                           min_component_size=args.min_size)
     failed: list[str] = []
     for number, case in enumerate(mine, start=1):
         name = volume_name(case[0])
@@ -212,8 +214,7 @@ def run(args: argparse.Namespace) -> int:
             failed.append(name)
             print(f"[rank {rank}] {number}/{len(mine)} {name}: skipped: {error}", file=sys.stderr, flush=True)
             continue
-        result = run_model(volumes, model, role=args.role, threshold=args.threshold, device=device,
-                           batch_size=args.batch, min_component_size=args.min_size)
+        result = inferer(volumes, model, role=args.role)
         targets = output_paths(case, args.output_dir)
         for index, output in enumerate(result.outputs):
             write_volume(output, targets[f"healthy {index}"], overwrite=args.overwrite)

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.phantom import MODALITIES, make_case
     from ..metrics.evaluate_cli import score_result
     from ..metrics.fpre import shipped_segmentor, volume_healthiness
-    from .engine import run_model
+    from .engine import SliceInferer
     from .modelfile import load_model
 
     started = time.perf_counter()
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable_folder(out)
     case = make_case(args.seed, size=args.size, lesion=True, name=name)
     volumes = [case.volume(case.images[m].astype(np.float32)) for m in model.modalities]
-    result = run_model(volumes, model, device=args.device)
+    result = SliceInferer(device=args.device)(volumes, model)
 
     write_volume(volumes[0], outputs[first])
     write_volume(result.output, outputs["healthy"])

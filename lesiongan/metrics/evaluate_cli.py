@@ -29,7 +29,7 @@ from ..data.volume import Volume, read_volume
 from ..errors import InputError, LayoutError, VolumeError
 from ..io import atomic_path, write_json
 from ..device import resolve_device
-from ..infer.engine import InferenceResult, run_model
+from ..infer.engine import InferenceResult, SliceInferer
 from ..infer.calibrate import threshold_argument
 from ..infer.modelfile import ModelFile, load_model
 from .fpre import check_segmentor, shipped_segmentor, volume_healthiness
@@ -124,7 +124,7 @@ def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.d
     (slices too small in its frame) is an error when `strict`, else its healthiness is nan."""
     volumes, mask = readers.load_subject(subject, model.modalities)
     images = [volumes[modality] for modality in model.modalities]
-    result = run_model(images, model, device=device, threshold=threshold)
+    result = SliceInferer(device=device, threshold=threshold)(images, model)
     true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
     first = model.modalities[0]
     truth = changed = None

@@ -25,7 +25,7 @@ from scipy import ndimage
 from ..data.slicing import AXES, array_axis
 from ..data.volume import Volume
 from ..errors import InputError, ModelFileError, VolumeError
-from ..infer.engine import run_model
+from ..infer.engine import SliceInferer
 from ..infer.modelfile import ModelFile
 from ..progress import CancelCheck, ProgressCallback
 
@@ -125,8 +125,8 @@ def paint_lesion(volumes: Volume | Sequence[Volume], region: Volume, model: Mode
     extra = None
     if role == "reconstructor":
         extra = _slab(region.with_array(painted.astype(np.float32)), axis, start, stop)
-    inference = run_model(slabs, model, role=role, extra=extra, device=device, batch_size=batch_size,
-                          progress=progress, cancel=cancel)
+    inference = SliceInferer(device=device, batch_size=batch_size)(slabs, model, role=role, extra=extra,
+                                                                   progress=progress, cancel=cancel)
 
     window = [slice(None)] * 3
     window[axis] = slice(start, stop)
