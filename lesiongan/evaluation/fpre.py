@@ -30,7 +30,7 @@ from ..errors import InputError, ModelFileError
 from ..infer.frame import model_frame
 from ..infer.modelfile import ModelFile, load_model
 from ..nets import to_net
-from .healthiness import Segmentor, healthiness, segment
+from ..metrics.healthiness import Segmentor, healthiness, segment
 
 ROLE = "segmentor"
 
@@ -93,7 +93,7 @@ def segmentor_scores(segmentor: ModelFile, subjects: list, device: str | torch.d
     volume (nothing to find: near 1)."""
     from ..data import readers
     from ..data.volume import read_volume
-    from .detection import dice
+    from ..metrics.detection import dice
 
     modality = segmentor.modalities[0]
     device = torch.device(device)
