@@ -17,7 +17,7 @@ from pathlib import Path
 from lesiongan.data.volume import VOLUME_SUFFIXES, read_volume
 from lesiongan.errors import InputError, LesionGANError, VolumeError
 from lesiongan.infer import catalog
-from lesiongan.infer.cli import volume_name
+from lesiongan.infer.cases import volume_name
 from lesiongan.progress import CancelCheck, ProgressCallback
 
 PAINTED_SEGMENT = "Lesion"

@@ -8,7 +8,7 @@ import torch
 
 from lesiongan.cli import main
 from lesiongan.data.volume import read_volume, write_volume
-from lesiongan.infer.cli import group_cases, rank_share
+from lesiongan.infer.cases import group_cases, rank_share
 from test_infer_support import brain_volume, write_model
 
 RAS = (-1, 0, 0, 0, -1, 0, 0, 0, 1)
