@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lesiongan.data.volume import VOLUME_SUFFIXES, read_volume
 from lesiongan.errors import InputError, LesionGANError, VolumeError
 from lesiongan.infer import catalog
-from lesiongan.infer.cli import volume_name
+from lesiongan.infer.cases import volume_name
+from lesiongan.progress import CancelCheck, ProgressCallback
 
 PAINTED_SEGMENT = "Lesion"
 PAINTED_COLOR = (0.35, 0.75, 1.0)
@@ -163,8 +163,8 @@ class WebSession:
         return self.inputNode
 
     # ---------------------------------------------------------------- pseudo-healthy
-    def process(self, model: str, threshold: float, progress: Callable[[int, int], None] | None = None,
-                cancel: Callable[[], bool] | None = None):
+    def process(self, model: str, threshold: float, progress: ProgressCallback | None = None,
+                cancel: CancelCheck | None = None):
         """`PseudoHealthyLogic.process` on the current case (no view changes: see `showResults`)."""
         inputNode = self.requireCase()
         return self.pseudoHealthyLogic.process(inputNode, self.resolveModel(model), threshold=threshold,
@@ -213,7 +213,7 @@ class WebSession:
     def stopPainting(self) -> None:
         self.slicerApp.segmentation_editor.deactivate_effect()
 
-    def synthesize(self, model: str, progress: Callable[[int, int], None] | None = None):
+    def synthesize(self, model: str, progress: ProgressCallback | None = None):
         """`LesionSynthesisLogic.synthesizeLesion` inside the painted region; replaces the last one."""
         inputNode = self.requireCase()
         if self.paintedNode is None:

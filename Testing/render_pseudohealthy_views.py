@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "PseudoHealthy"))
 
 from lesiongan.data.phantom import make_case  # noqa: E402
-from lesiongan.data.volume import Volume, atomic_path  # noqa: E402
+from lesiongan.data.volume import Volume  # noqa: E402
+from lesiongan.io import atomic_path  # noqa: E402
 from lesiongan.infer.catalog import default_model_path  # noqa: E402
 from PseudoHealthyLib import PseudoHealthyLogic  # noqa: E402
 from slicer_scene import SLICE_VIEWS, SlicerScene  # noqa: E402

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from lesiongan.data.volume import Volume, atomic_path, read_volume, write_volume
+from lesiongan.data.volume import Volume, read_volume, write_volume
 from lesiongan.errors import VolumeError
+from lesiongan.io import atomic_path
 
 
 def oblique_direction(angle: float = 0.3) -> tuple[float, ...]:
@@ -192,8 +193,6 @@ def test_dicom_series_with_hu_rescale_and_oblique_geometry(tmp_path: Path) -> No
 def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
     import os
 
-    from lesiongan.data.volume import atomic_path
-
     old = os.umask(0o022)
     try:
         with atomic_path(tmp_path / "shared.txt") as temporary:
@@ -207,7 +206,7 @@ def test_write_json_is_whole_utf8_and_spells_out_inf_and_nan(tmp_path):
     import json
     import math
 
-    from lesiongan.data.volume import write_json
+    from lesiongan.io import write_json
 
     path = write_json(tmp_path / "deep" / "report.json", {"psnr": math.inf, "rows": [math.nan, 1.5], "unit": "±"})
     assert json.loads(path.read_text(encoding="utf-8")) == {"psnr": "inf", "rows": ["nan", 1.5], "unit": "±"}

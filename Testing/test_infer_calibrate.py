@@ -11,7 +11,8 @@ import pytest
 from lesiongan.cli import main
 from lesiongan.data.volume import write_volume
 from lesiongan.errors import InputError
-from lesiongan.infer.calibrate import calibrated_threshold, marked_fraction, threshold_argument
+from lesiongan.infer.calibrate import (calibrate_model, calibrated_threshold, marked_fraction, post_processing,
+                                       threshold_argument)
 from lesiongan.infer.modelfile import load_model
 from test_infer_support import brain_volume, write_model
 
@@ -89,3 +90,21 @@ def test_calibrate_sets_the_post_processing_it_calibrates_with(tmp_path):
     assert smooth.sum() == pytest.approx(raw.sum(), rel=0.1)
     with pytest.raises(SystemExit):
         main(["calibrate", "--model", str(model), "--data", str(healthy.parent), "--min-size", "x"])
+
+
+def test_calibration_is_a_library_call_that_reports_each_healthy_subject(tmp_path):
+    model = write_model(tmp_path / "model.pt", ceiling=0.6)
+    healthy = tmp_path / "healthy"
+    (healthy / "case0").mkdir(parents=True)
+    write_volume(brain_volume(lesion=False), healthy / "case0" / "case0_flair.nii.gz")
+    seen = []
+    calibration = calibrate_model(model, healthy, tmp_path / "out.pt", device="cpu",
+                                  settings=post_processing(min_size=3),
+                                  on_subject=lambda subject, result: seen.append((subject, result.device)))
+    assert seen == [("case0", "cpu")] and calibration.subjects == ["case0"] and calibration.previous == 0.1
+    written = load_model(calibration.out)
+    assert written.threshold == calibration.threshold and written.conventions["min_component_size"] == 3
+    with pytest.raises(InputError, match="--smooth-mm"):
+        post_processing(smooth_mm=11)
+    with pytest.raises(InputError, match="--min-size"):
+        post_processing(min_size=-1)

@@ -8,7 +8,7 @@ import torch
 
 from lesiongan.cli import main
 from lesiongan.data.volume import read_volume, write_volume
-from lesiongan.infer.cli import group_cases, rank_share
+from lesiongan.infer.cases import group_cases, rank_share
 from test_infer_support import brain_volume, write_model
 
 RAS = (-1, 0, 0, 0, -1, 0, 0, 0, 1)
@@ -89,3 +89,13 @@ def test_demo_runs_end_to_end_on_a_tiny_phantom(tmp_path, capsys):
     after, before = float(lesion_line.split()[0]), float(lesion_line.split("input: ")[1].split()[0])
     assert dice > 0.2 and after > before  # the lesion is found and made closer to the truth
     assert torch.is_grad_enabled()  # in-process callers (tests, notebooks) keep autograd
+
+
+def test_the_demo_is_a_library_call_that_returns_its_numbers(tmp_path):
+    from lesiongan.evaluation.demo import run_demo
+
+    model = write_model(tmp_path / "m.pt", ceiling=0.3)
+    report = run_demo(tmp_path / "demo", model, size="tiny", device="cpu")
+    assert report.model_path == model and report.name == "phantom000" and report.overview.is_file()
+    assert report.result.device == "cpu" and report.lesion_voxels > 0 and report.changed_voxels >= report.lesion_voxels
+    assert report.scores["dice"] > 0.2 and report.scores["psnr_lesion"] > report.input_psnr_lesion

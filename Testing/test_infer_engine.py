@@ -10,7 +10,8 @@ import torch
 
 from lesiongan.data.volume import Volume
 from lesiongan.errors import Cancelled, InputError, ModelFileError
-from lesiongan.infer.engine import run_model, threshold_difference
+from lesiongan.infer.engine import SliceInferer, run_model, threshold_difference
+from lesiongan.infer.frame import model_frame
 from lesiongan.infer.modelfile import load_model, save_model
 from lesiongan.nets.resnet import ResnetGenerator
 from test_infer_support import CeilingGenerator, brain_volume, write_model
@@ -172,3 +173,35 @@ def test_threshold_difference_limits_and_cleans():
     assert threshold_difference(volume, 0.1, foreground).array.sum() == 16
     with pytest.raises(InputError, match="threshold"):
         threshold_difference(volume, float("nan"))
+
+
+def test_one_inferer_runs_many_volumes_as_run_model_runs_each(tmp_path):
+    model = load_model(write_model(tmp_path / "m.pt", ceiling=0.0, conventions={"spacing": 1.0}))
+    inferer = SliceInferer(device="cpu", batch_size=3, threshold=0.05, min_component_size=2)
+    volumes = [brain_volume(seed=0), brain_volume(shape=(8, 18, 22), seed=1, **GRIDS["oblique"])]
+    for volume in volumes:
+        result = inferer(volume, model)
+        single = run_model(volume, model, device="cpu", batch_size=3, threshold=0.05, min_component_size=2)
+        assert result.batch_size == single.batch_size == 3
+        for mine, theirs in zip((result.output, result.difference, result.mask, result.foreground),
+                                (single.output, single.difference, single.mask, single.foreground)):
+            assert np.array_equal(mine.array, theirs.array) and mine.same_grid(theirs)
+    with pytest.raises(AttributeError):
+        inferer.crop = True  # settings are fixed: a shared inferer cannot change under another caller
+
+
+@pytest.mark.parametrize("settings", [{"threads": 0}, {"threads": True}, {"threshold": -0.1},
+                                      {"threshold": float("inf")}, {"batch_size": 2.0}])
+def test_an_inferer_refuses_bad_settings_before_it_sees_a_volume(settings):
+    with pytest.raises(InputError):
+        SliceInferer(**settings)
+
+
+def test_the_model_frame_maps_volumes_there_and_back(tmp_path):
+    volume = brain_volume(**GRIDS["oblique"])
+    conventions = {"orientation": "LPS", "axis": "axial", "spacing": 1.0, "normalization": {"kind": "mr"}}
+    frame = model_frame(volume, conventions)
+    assert frame.normalized.shape[:2] == (frame.framed[0].shape[0], 1)
+    assert 0 <= frame.normalized.min() and frame.normalized.max() <= 1
+    back = frame.back(frame.framed[0], volume)
+    assert back.same_grid(volume) and back.shape == volume.shape

@@ -10,11 +10,11 @@ import torch
 
 from lesiongan.cli import main
 from lesiongan.errors import InputError
-from lesiongan.metrics.benchmark import TABLE_ROWS, TABLES
-from lesiongan.metrics.benchmark_cli import parse_tables
-from lesiongan.metrics.benchmark_report import (best_row_check, compare_orderings, ordering_sentence, table_markdown,
+from lesiongan.evaluation.benchmark import TABLE_ROWS, TABLES
+from lesiongan.evaluation.benchmark_cli import parse_tables
+from lesiongan.evaluation.benchmark_report import (best_row_check, compare_orderings, ordering_sentence, table_markdown,
                                                 table_result)
-from lesiongan.metrics.paper_numbers import PAPER_TABLES, paper_values
+from lesiongan.evaluation.paper_numbers import PAPER_TABLES, paper_values
 from lesiongan.methods import get_method, resolve_options
 
 

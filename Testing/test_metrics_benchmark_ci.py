@@ -7,8 +7,8 @@ import json
 import math
 
 from lesiongan.cli import main
-from lesiongan.metrics.benchmark import TABLE_ROWS, TABLES
-from lesiongan.metrics.paper_numbers import PAPER_TABLES
+from lesiongan.evaluation.benchmark import TABLE_ROWS, TABLES
+from lesiongan.evaluation.paper_numbers import PAPER_TABLES
 
 
 _UNIT_INTERVAL = ("identity", "dice", "precision", "recall", "f1")

@@ -13,7 +13,7 @@ import pytest
 from lesiongan.cli import main
 from lesiongan.data.volume import write_volume
 from lesiongan.infer.modelfile import save_model
-from lesiongan.metrics.evaluate_cli import markdown
+from lesiongan.evaluation.evaluate import markdown
 from lesiongan.metrics.protocol import summarize
 from test_infer_support import CeilingGenerator, brain_volume, write_model
 

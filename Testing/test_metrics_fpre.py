@@ -12,7 +12,7 @@ from lesiongan.data.orientation import orientation_of, reorient
 from lesiongan.data.phantom import make_case
 from lesiongan.errors import InputError
 from lesiongan.infer import catalog
-from lesiongan.metrics.fpre import shipped_segmentor, volume_healthiness
+from lesiongan.evaluation.fpre import shipped_segmentor, volume_healthiness
 from test_infer_support import brain_volume
 
 CPU = torch.device("cpu")

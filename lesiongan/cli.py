@@ -18,16 +18,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("lesiongan.data.summary_cli", "summarise what the readers find in a data folder"),
     "train": ("lesiongan.train.cli", "train a method (ANT-GAN, pathology factorization, cGAN, DCGAN, WGAN)"),
     "infer": ("lesiongan.infer.cli", "pseudo-healthy volume, difference map and mask for each input volume"),
-    "demo": ("lesiongan.infer.demo", "run the shipped demo model on a phantom case and report its quality"),
-    "calibrate": ("lesiongan.infer.calibrate", "set a model's mask threshold on healthy volumes (at most 1% of the brain)"),
-    "evaluate": ("lesiongan.metrics.evaluate_cli", "every metric of a model on a data folder, per subject and overall"),
-    "benchmark": ("lesiongan.metrics.benchmark_cli", "reproduce the papers' tables on the phantom"),
+    "demo": ("lesiongan.evaluation.demo_cli", "run the shipped demo model on a phantom case and report its quality"),
+    "calibrate": ("lesiongan.infer.calibrate_cli", "set a model's mask threshold on healthy volumes (at most 1% of the brain)"),
+    "evaluate": ("lesiongan.evaluation.evaluate_cli", "every metric of a model on a data folder, per subject and overall"),
+    "benchmark": ("lesiongan.evaluation.benchmark_cli", "reproduce the papers' tables on the phantom"),
     "augment": ("lesiongan.synthesis.augment_cli", "write synthetic abnormal / pseudo-healthy pairs in the BraTS layout"),
-    "bench": ("lesiongan.bench", "speed of inference and training against the plain reference"),
+    "speed": ("lesiongan.speed_cli", "speed of inference and training against the plain reference"),
     "web": ("LesionGANWeb.cli", "serve pseudo-healthy synthesis and lesion painting to a web browser"),
 }
 # Commands whose code lives in the source tree beside the Slicer modules, not in this package.
 SOURCE_TREE_COMMANDS = {"web"}
+# Old command names that still work, with a note on stderr: old name -> new name.
+RENAMED_COMMANDS = {"bench": "speed"}  # next to `benchmark` (quality), `bench` (speed) was easily mistaken
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -40,6 +42,10 @@ def _top_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in RENAMED_COMMANDS:
+        old, argv[0] = argv[0], RENAMED_COMMANDS[argv[0]]
+        print(f"lesiongan {old}: deprecated, use 'lesiongan {argv[0]}' (same arguments); "
+              f"'lesiongan {old}' will be removed", file=sys.stderr)
     if not argv or argv[0] not in COMMANDS:
         _top_parser().parse_args(argv or ["--help"])
         return 2

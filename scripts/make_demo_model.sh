@@ -55,7 +55,7 @@ from pathlib import Path
 from lesiongan.data import readers
 from lesiongan.infer.catalog import default_model_path, models_dir, record_shipped
 from lesiongan.infer.modelfile import load_model, repack_model
-from lesiongan.metrics.fpre import segmentor_scores
+from lesiongan.evaluation.fpre import segmentor_scores
 
 work = Path(sys.argv[1])
 

@@ -158,7 +158,7 @@ class LesionGANTrainingLogic(SceneLogic):
         masks only) the healthy and abnormal slice counts. A folder no reader knows raises a
         LayoutError that says which layouts were expected."""
         from lesiongan.data.readers import discover
-        from lesiongan.data.summary_cli import count_slices
+        from lesiongan.data.slices import count_slices
 
         if not str(folder).strip():
             raise InputError("data folder", "is not set")

@@ -12,7 +12,6 @@ Visual Turing Test. The console API: no dialogs, no Qt. From Slicer's Python con
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import numpy as np
 import slicer
@@ -28,12 +27,11 @@ from LesionGANLib.nodes import (
 from LesionGANLib.scenelogic import SceneLogic
 from lesiongan.data.volume import Volume
 from lesiongan.errors import InputError, VolumeError
+from lesiongan.progress import CancelCheck, ProgressCallback
 
 # lesiongan.synthesis imports torch: it is imported where used, so that Slicer can load the
 # module (and install torch at the first run) on a computer without torch.
 
-ProgressCallback = Callable[[int, int], None]
-CancelCallback = Callable[[], bool]
 SYNTHETIC_ROLE, LESION_ROLE, SAMPLES_ROLE = "lesionSynthetic", "lesionRegion", "noiseSamples"
 
 
@@ -79,7 +77,7 @@ class LesionSynthesisLogic(SceneLogic):
     # ---------------------------------------------------------------- synthesis
     def synthesizeLesion(self, volumeNode: slicer.vtkMRMLScalarVolumeNode, maskNode: slicer.vtkMRMLNode,
                          model: object = None, blendMargin: float | None = None, device: str = "auto",
-                         progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
+                         progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
                          ) -> tuple[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLLabelMapVolumeNode]:
         """A new volume with a lesion synthesized inside the painted region and a labelmap of that
         region (label 1). Outside the region plus `blendMargin` mm (None: the library's default)
@@ -91,7 +89,7 @@ class LesionSynthesisLogic(SceneLogic):
     def randomLesions(self, volumeNode: slicer.vtkMRMLScalarVolumeNode, count: int, radiusMm: float,
                       seed: int = 0, model: object = None, tissueNode: slicer.vtkMRMLScalarVolumeNode | None = None,
                       blendMargin: float | None = None, device: str = "auto",
-                      progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
+                      progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
                       ) -> tuple[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLLabelMapVolumeNode]:
         """`count` lesions of about `radiusMm` at random plausible places (inside the brain, away
         from the ventricles; `tissueNode` is a tissue map with CSF = 1 when known), then synthesized.

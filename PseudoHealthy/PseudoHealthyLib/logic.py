@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ from LesionGANLib.nodes import (
 )
 from LesionGANLib.scenelogic import SceneLogic
 from lesiongan.errors import InputError, VolumeError
+from lesiongan.progress import CancelCheck, ProgressCallback
 
 ROLES = ("pseudoHealthy", "difference", "foreground", "mask", "segmentation")
 SEGMENT_ID = "Anomaly"
@@ -45,9 +45,6 @@ _INFERNO_STOPS = np.array([
     (0.0015, 0.0005, 0.0139), (0.1293, 0.0473, 0.2908), (0.3415, 0.0623, 0.4294),
     (0.5409, 0.1347, 0.4151), (0.7357, 0.2159, 0.3302), (0.8943, 0.3534, 0.1936),
     (0.9784, 0.5579, 0.0349), (0.9746, 0.7977, 0.2063), (0.9884, 0.9984, 0.6449)])
-
-ProgressCallback = Callable[[int, int], None]
-CancelCallback = Callable[[], bool]
 
 
 @dataclass
@@ -92,7 +89,7 @@ class PseudoHealthyLogic(SceneLogic):
                 threshold: float | None = None,
                 device: str = "auto", *, limitToForeground: bool = True, minimumComponentSize: int | None = None,
                 batchSize: int | None = None, createNew: bool = False, heatmapOpacity: float | None = None,
-                progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
+                progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
                 ) -> PseudoHealthyResult:
         """Run the model on `inputVolume` and add (or update) the output nodes.
 

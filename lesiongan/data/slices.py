@@ -17,13 +17,26 @@ from .normalize import fit_normalization, foreground_mask, normalize
 from .orientation import reorient
 from .readers import Subject, lesion_mask, load_subject
 from .resample import resample, resample_inplane
-from .slicing import array_axis, center_pad_crop, inplane_sitk_axes, to_slices
-from .volume import Volume, read_volume
+from .slicing import AXES, array_axis, center_pad_crop, inplane_sitk_axes, to_slices
+from .volume import Volume, check_volume_file, read_volume
 
 
 def slice_label(mask_slice: np.ndarray | torch.Tensor) -> int:
     """0 healthy: not one lesion voxel in the slice's mask; 1 abnormal otherwise."""
     return int(bool(mask_slice.any()))
+
+
+def count_slices(subject: Subject, axis: str) -> tuple[int, int]:
+    """(healthy, abnormal) slices by the subject's mask; every slice is healthy without one."""
+    for path in subject.images.values():
+        check_volume_file(path)  # a truncated image would be counted as if it were whole
+    if subject.mask is None:
+        modality = next(iter(subject.images))
+        image = read_volume(subject.images[modality], channel=subject.channels.get(modality))
+        return reorient(image, "LPS").shape[AXES[axis]], 0
+    mask = reorient(read_volume(subject.mask, allow_empty=True), "LPS")
+    labels = [slice_label(s) for s in to_slices(lesion_mask(mask.array, subject), axis)]
+    return labels.count(0), labels.count(1)
 
 
 def normalization_spec(normalization: str | dict[str, Any]) -> dict[str, Any]:

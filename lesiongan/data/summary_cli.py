@@ -7,30 +7,15 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from .orientation import reorient
-from .readers import LAYOUTS, Subject, discover, lesion_mask
-from .slicing import AXES, to_slices
-from .slices import slice_label
-from .volume import check_volume_file, read_volume
+from .readers import LAYOUTS, discover
+from .slices import count_slices
+from .slicing import AXES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", metavar="DIR", help="data folder")
     parser.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS], help="data layout (default: detect)")
     parser.add_argument("--axis", default="axial", choices=list(AXES), help="slice axis after reorienting to LPS")
-
-
-def count_slices(subject: Subject, axis: str) -> tuple[int, int]:
-    """(healthy, abnormal) slices by the subject's mask; every slice is healthy without one."""
-    for path in subject.images.values():
-        check_volume_file(path)  # a truncated image would be counted as if it were whole
-    if subject.mask is None:
-        modality = next(iter(subject.images))
-        image = read_volume(subject.images[modality], channel=subject.channels.get(modality))
-        return reorient(image, "LPS").shape[AXES[axis]], 0
-    mask = reorient(read_volume(subject.mask, allow_empty=True), "LPS")
-    labels = [slice_label(s) for s in to_slices(lesion_mask(mask.array, subject), axis)]
-    return labels.count(0), labels.count(1)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,8 +19,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import VolumeError
-# atomic_path, json_safe and write_json live in lesiongan.io; imported here for older callers.
-from ..io import atomic_path, json_safe, write_json  # noqa: F401
+from ..io import atomic_path
+# write_json lives in lesiongan.io; the name stays here only for callers not yet moved there
+# (lesiongan.train.loop, LesionGANTrainingLib). Import it, and atomic_path, from lesiongan.io.
+from ..io import write_json  # noqa: F401
 
 # Slicer works in RAS, ITK in LPS: the two differ by the sign of x and y.
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])

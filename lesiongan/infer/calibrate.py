@@ -4,22 +4,26 @@ A pseudo-healthy generator changes a healthy brain a little everywhere; how much
 the model, so a fixed threshold (ANT-GAN's 0.1) marks 0.1% of one model's healthy brain and
 10% of another's. As unsupervised anomaly detection does (PHANES and others), the threshold
 is chosen on healthy validation volumes: the smallest value that marks at most a given share
-(1%) of the brain on every one of them.
-
-    lesiongan calibrate --model run/model.pt --data healthy_validation/ [--fraction 0.01]
+(1%) of the brain on every one of them. `calibrate_model` does it for a model file and a data
+folder (`lesiongan calibrate`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
 from .modelfile import DEFAULT_THRESHOLD, ModelFile
+
+if TYPE_CHECKING:  # the engine imports torch; `threshold_argument` and the arithmetic here do not need it
+    from .engine import InferenceResult
 
 # Named thresholds `--threshold` accepts besides a number and the model's own ("model").
 THRESHOLD_PRESETS = {"antgan": DEFAULT_THRESHOLD}
@@ -75,59 +79,68 @@ def calibration_record(model: ModelFile, threshold: float, fraction: float, subj
             "marked": [round(f, 5) for f in fractions], "previous": model.threshold}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="model file to calibrate")
-    parser.add_argument("--data", type=Path, required=True,
-                        help="data folder; its subjects without a lesion voxel are the healthy volumes used")
-    parser.add_argument("--fraction", type=float, default=DEFAULT_FRACTION,
-                        help="share of the brain the mask may mark on each healthy volume (default 0.01)")
-    parser.add_argument("--smooth-mm", type=float, default=None,
-                        help="also set the model's smoothing of the difference map (Gaussian sigma in mm; 0 = none)")
-    parser.add_argument("--min-size", type=int, default=None,
-                        help="also set the model's minimum mask component, in voxels of the input")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="calibrated model file to write (default: replace --model, atomically)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+def post_processing(smooth_mm: float | None = None, min_size: int | None = None) -> dict[str, Any]:
+    """The post-processing a threshold is calibrated with and a model file then records: the
+    difference map's smoothing (Gaussian sigma, mm) and the smallest mask component (voxels)."""
+    settings: dict[str, Any] = {}
+    if smooth_mm is not None:
+        if not (math.isfinite(smooth_mm) and 0 <= smooth_mm <= 10):
+            raise InputError("--smooth-mm", f"must lie in [0, 10] mm, got {smooth_mm}")
+        settings["smooth_mm"] = smooth_mm
+    if min_size is not None:
+        if min_size < 0:
+            raise InputError("--min-size", f"must be >= 0 voxels, got {min_size}")
+        settings["min_component_size"] = min_size
+    return settings
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass
+class Calibration:
+    """A calibrated threshold, the healthy subjects it was set on and the share of the brain it
+    marks on each; `previous` is the model's threshold before."""
+
+    threshold: float
+    fraction: float
+    subjects: list[str]
+    marked: list[float]
+    previous: float
+    out: Path
+
+
+def calibrate_model(model_path: Path, data: Path, out: Path | None = None, fraction: float = DEFAULT_FRACTION,
+                    device: str = "auto", settings: dict[str, Any] | None = None,
+                    on_subject: Callable[[str, InferenceResult], None] | None = None) -> Calibration:
+    """Calibrate the threshold of the model at `model_path` on the healthy subjects of `data`
+    (those whose mask has no lesion voxel) and write the model with it to `out` (default: in
+    place, atomically). `settings` (see `post_processing`) are applied before and recorded;
+    `on_subject(id, result)` hears of each healthy subject as it is run."""
     from ..data import readers
-    from .engine import resolve_device, run_model
+    from ..device import resolve_device
+    from .engine import SliceInferer
     from .modelfile import load_model, repack_model
 
-    if not 0 < args.fraction < 1:
-        raise InputError("--fraction", f"must lie in (0, 1), got {args.fraction}")
-    model = load_model(args.model)
-    # Post-processing the threshold is calibrated with, written into the model beside it.
-    settings = {}
-    if args.smooth_mm is not None:
-        if not (math.isfinite(args.smooth_mm) and 0 <= args.smooth_mm <= 10):
-            raise InputError("--smooth-mm", f"must lie in [0, 10] mm, got {args.smooth_mm}")
-        settings["smooth_mm"] = args.smooth_mm
-    if args.min_size is not None:
-        if args.min_size < 0:
-            raise InputError("--min-size", f"must be >= 0 voxels, got {args.min_size}")
-        settings["min_component_size"] = args.min_size
+    if not 0 < fraction < 1:
+        raise InputError("--fraction", f"must lie in (0, 1), got {fraction}")
+    settings = dict(settings or {})
+    model = load_model(model_path)
     model.conventions.update(settings)
-    device = resolve_device(args.device)
+    inferer = SliceInferer(device=resolve_device(device))
     differences, foregrounds, names = [], [], []
-    for subject in readers.discover(args.data):
+    for subject in readers.discover(data):
         volumes, mask = readers.load_subject(subject, model.modalities)
         if mask is not None and readers.lesion_mask(mask.array, subject).any():
             continue
-        result = run_model([volumes[m] for m in model.modalities], model, device=device)
+        result = inferer([volumes[m] for m in model.modalities], model)
         differences.append(result.difference.array)
         foregrounds.append(result.foreground.array)
         names.append(subject.id)
-        print(f"{subject.id}: healthy, {result.slices_run} slices in {result.seconds:.1f} s")
+        if on_subject is not None:
+            on_subject(subject.id, result)
     if not names:
-        raise InputError(args.data, "has no healthy subject (one whose mask has no lesion voxel) to calibrate on")
-    threshold = calibrated_threshold(differences, foregrounds, args.fraction)
+        raise InputError(data, "has no healthy subject (one whose mask has no lesion voxel) to calibrate on")
+    threshold = calibrated_threshold(differences, foregrounds, fraction)
     fractions = [marked_fraction(d, f, threshold) for d, f in zip(differences, foregrounds)]
-    out = args.out or args.model
-    record = calibration_record(model, threshold, args.fraction, names, fractions)
-    repack_model(args.model, out, half=None,
-                 conventions={**settings, "threshold": threshold, "calibration": record})
-    print(f"threshold {threshold:.4f} (was {model.threshold:g}): marks at most "
-          f"{100 * max(fractions):.2f}% of the brain on {len(names)} healthy volume(s); written to {out}")
-    return 0
+    out = out or model_path
+    record = calibration_record(model, threshold, fraction, names, fractions)
+    repack_model(model_path, out, half=None, conventions={**settings, "threshold": threshold, "calibration": record})
+    return Calibration(threshold, fraction, names, fractions, model.threshold, out)

@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.volume import write_json
 from ..errors import ModelFileError
-from .download import ProgressCallback, download, file_sha256
+from ..io import write_json
+from ..progress import DownloadProgressCallback
+from .download import download, file_sha256
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEMO_MODEL_FILE = "demo_antgan_flair.pt"
@@ -223,7 +224,7 @@ def list_models(manifest: str | Path | None = None, include_scorers: bool = Fals
 def resolve_model(
     name_or_path: str | Path,
     manifest: str | Path | None = None,
-    progress: ProgressCallback | None = None,
+    progress: DownloadProgressCallback | None = None,
 ) -> Path:
     """The local file of a model given by path, registered name or catalog name.
 

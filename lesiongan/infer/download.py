@@ -11,17 +11,14 @@ import hashlib
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
-from ..data.volume import atomic_path
 from ..errors import ModelFileError
+from ..io import atomic_path
+from ..progress import DownloadProgressCallback
 
 CHUNK_BYTES = 1 << 20
 DEFAULT_TIMEOUT_S = 60.0
-
-ProgressCallback = Callable[[int, "int | None"], None]
-
 
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file, read in chunks so big models need little memory."""
@@ -62,7 +59,7 @@ def download(
     destination: str | Path,
     sha256: str,
     size: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: DownloadProgressCallback | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Path:
     """Fetch `url` to `destination`, verified against `sha256` (and `size` when given).
@@ -92,7 +89,7 @@ def download(
 
 
 def _stream(
-    url: str, target: Path, size: int | None, progress: ProgressCallback | None, timeout: float
+    url: str, target: Path, size: int | None, progress: DownloadProgressCallback | None, timeout: float
 ) -> tuple[int, str]:
     """Copy the response body into `target`, hashing as it goes; returns (bytes, sha256)."""
     digest = hashlib.sha256()

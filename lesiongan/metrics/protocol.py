@@ -40,7 +40,7 @@ def score_case(
       truth inside `changed` (the voxels the lesion altered; `true_mask` when None),
       `psnr_lesion_input` the same for the input (the output should beat it), and
       `psnr_truth` over the whole foreground;
-    Healthiness (Xia) needs a second network, f_pre, in its own frame: `metrics.fpre`.
+    Healthiness (Xia) needs a second network, f_pre, in its own frame: `lesiongan.evaluation.fpre`.
     """
     arrays = {
         "input": as_array(input, "input"),

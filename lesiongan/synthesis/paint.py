@@ -25,8 +25,9 @@ from scipy import ndimage
 from ..data.slicing import AXES, array_axis
 from ..data.volume import Volume
 from ..errors import InputError, ModelFileError, VolumeError
-from ..infer.engine import CancelFlag, Progress, run_model
+from ..infer.engine import SliceInferer
 from ..infer.modelfile import ModelFile
+from ..progress import CancelCheck, ProgressCallback
 
 BLEND_MARGIN_MM = 2.0  # default width of the linear blend outside the painted region
 PAINTING_ROLES = ("reconstructor", "n2a")  # in order of preference
@@ -93,8 +94,8 @@ def _slab(volume: Volume, axis: int, start: int, stop: int) -> Volume:
 
 def paint_lesion(volumes: Volume | Sequence[Volume], region: Volume, model: ModelFile, *,
                  blend_margin_mm: float = BLEND_MARGIN_MM, role: str | None = None, device: str = "auto",
-                 batch_size: int | None = None, progress: Progress | None = None,
-                 cancel: CancelFlag | None = None) -> PaintResult:
+                 batch_size: int | None = None, progress: ProgressCallback | None = None,
+                 cancel: CancelCheck | None = None) -> PaintResult:
     """Synthesize a lesion inside `region` (non-zero voxels) of `volumes` (one per model modality).
 
     The inputs are not modified. `progress(done, total)` and `cancel()` go to the engine; a
@@ -124,8 +125,8 @@ def paint_lesion(volumes: Volume | Sequence[Volume], region: Volume, model: Mode
     extra = None
     if role == "reconstructor":
         extra = _slab(region.with_array(painted.astype(np.float32)), axis, start, stop)
-    inference = run_model(slabs, model, role=role, extra=extra, device=device, batch_size=batch_size,
-                          progress=progress, cancel=cancel)
+    inference = SliceInferer(device=device, batch_size=batch_size)(slabs, model, role=role, extra=extra,
+                                                                   progress=progress, cancel=cancel)
 
     window = [slice(None)] * 3
     window[axis] = slice(start, stop)

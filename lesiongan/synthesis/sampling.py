@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..infer.engine import resolve_device
+from ..device import resolve_device
 from ..infer.modelfile import ModelFile
 from ..nets import from_net
 from ..nets.registry import network_spec

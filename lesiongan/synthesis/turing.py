@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.volume import atomic_path, write_json
 from ..errors import InputError
+from ..io import atomic_path, write_json
 
 REAL, SYNTHETIC = "real", "synthetic"
 ANSWERS = (REAL, SYNTHETIC)

@@ -26,7 +26,7 @@ import torch
 from ..data.volume import write_json
 from ..errors import Cancelled, InputError
 from ..io import exclusive_lock
-from ..infer.engine import resolve_device
+from ..device import resolve_device
 from ..methods import get_method, resolve_options
 from ..methods.base import Method, as_floats
 from . import distributed

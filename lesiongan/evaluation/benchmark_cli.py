@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from ..checks import seed_arg
-from ..data.volume import write_json
 from ..errors import InputError
+from ..io import write_json
 from . import benchmark_report as report
 from .benchmark import LAMBDA_AM, SCALES, TABLES, Benchmark
 

@@ -1,12 +1,9 @@
-"""`lesiongan bench infer|train`: speed against the plain reference, measured in one process.
+"""Speed against the plain reference, measured in one process (`lesiongan speed infer|train`).
 
-    lesiongan bench infer --size brats --repeats 3 --json bench_infer.json
-    lesiongan bench train --ngf 64 --size 240 --batch-size 1 --iterations 5 --json bench_train.json
-
-`infer` times the slice-at-a-time fp32 loop a first implementation would write
-(`reference_difference`) against the shipped engine (`lesiongan.infer.engine.run_model`) on
+`measure_infer` times the slice-at-a-time fp32 loop a first implementation would write
+(`reference_difference`) against the shipped engine (`lesiongan.infer.engine.SliceInferer`) on
 the same phantom volume and model, and checks that both give the same difference map on the
-foreground slices. `train` times the shipped ANT-GAN step (as the training loop runs it)
+foreground slices. `measure_train` times the shipped ANT-GAN step (as the training loop runs it)
 against a plain fp32 CycleGAN step (`PlainCycleGAN`) at the same networks and batch.
 Every speed-up is a ratio of two timings taken in the same process; each timing is the
 fastest of the repeats, since other work on a shared machine only ever slows a run down.
@@ -14,7 +11,6 @@ fastest of the repeats, since other work on a shared machine only ever slows a r
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import platform
@@ -32,7 +28,6 @@ import torch.nn.functional as F
 
 from .data import normalize as normalization
 from .data.normalize import foreground_mask
-from .data.volume import write_json
 from .errors import InputError
 from .nets import build_network, to_net
 
@@ -172,7 +167,7 @@ def random_model_file(folder: Path, ngf: int, n_blocks: int = 9, seed: int = 0) 
     net = build_network("resnet_generator", in_channels=1, out_channels=1, ngf=ngf, n_blocks=n_blocks, shortcut=True)
     torch.nn.init.normal_(net.last.weight, 0.0, 0.02)
     conventions = {"modalities": ["flair"], "axis": "axial", "normalization": {"kind": "mr", "options": {}}}
-    return save_model(folder / "bench_model.pt", method="antgan", networks={"a2n": net}, conventions=conventions,
+    return save_model(folder / "random_model.pt", method="antgan", networks={"a2n": net}, conventions=conventions,
                       provenance={"note": "random weights, for timing"})
 
 
@@ -188,7 +183,7 @@ def _phantom_in_model_frame(model: Any, size: str, seed: int) -> list[Any]:
     if missing:
         raise InputError(model.path, f"takes modalities {missing} that the phantom does not have ({', '.join(case.images)})")
     if str(model.conventions.get("axis", "axial")) != "axial":
-        raise InputError(model.path, "bench infer times axial models only")
+        raise InputError(model.path, "speed infer times axial models only")
     volumes = [case.volume(case.images[m].astype(np.float32)) for m in model.modalities]
     if model.conventions.get("orientation"):
         volumes = [reorient(v, model.conventions["orientation"]) for v in volumes]
@@ -197,11 +192,12 @@ def _phantom_in_model_frame(model: Any, size: str, seed: int) -> list[Any]:
     return volumes
 
 
-def bench_infer(model_path: str | None, size: str, device_name: str, repeats: int, ngf: int,
+def measure_infer(model_path: str | None, size: str, device_name: str, repeats: int, ngf: int,
                 seed: int = 0, crop: bool = False) -> dict[str, Any]:
     """Reference against engine on one phantom volume; timings, memory, ratio and agreement.
     With `crop`, the engine's approximate crop=True mode is timed and compared as well."""
-    from .infer.engine import resolve_device, run_model
+    from .device import resolve_device
+    from .infer.engine import SliceInferer
     from .infer.modelfile import load_model
 
     if size not in PHANTOM_SIZES:
@@ -222,12 +218,12 @@ def bench_infer(model_path: str | None, size: str, device_name: str, repeats: in
 
         runs: dict[str, Callable[[], Any]] = {
             "reference": reference,
-            "engine": lambda: run_model(volumes, model, "a2n", device=device),
+            "engine": lambda: SliceInferer(device=device)(volumes, model, "a2n"),
         }
         if crop:
-            runs["engine_crop"] = lambda: run_model(volumes, model, "a2n", device=device, crop=True)
+            runs["engine_crop"] = lambda: SliceInferer(device=device, crop=True)(volumes, model, "a2n")
         # Warm up on one slice (first-call kernel choices; a whole extra volume would double a
-        # CPU bench's time), then take turns so that a change in machine load hits all alike.
+        # CPU measurement's time), then take turns so that a change in machine load hits all alike.
         with torch.no_grad():
             padded = [n + (-n % 4) for n in arrays[0].shape[1:]]
             net(torch.zeros((1, len(arrays), *padded), device=device))
@@ -343,11 +339,11 @@ class _SyntheticSlices:
         return cls(truth + 0.3 * masks, masks, labels, truth)
 
 
-def bench_train(ngf: int, size: int, batch_size: int, iterations: int, device_name: str, n_blocks: int = 9,
-                seed: int = 0, preset: str = "antgan") -> dict[str, Any]:
+def measure_train(ngf: int, size: int, batch_size: int, iterations: int, device_name: str, n_blocks: int = 9,
+                  seed: int = 0, preset: str = "antgan") -> dict[str, Any]:
     """The loop's ANT-GAN step (`preset`: the paper's, or twin-gate, the demo model's recipe)
     against the plain CycleGAN step at the same width; iterations/s and images/s."""
-    from .infer.engine import resolve_device
+    from .device import resolve_device
     from .methods import get_method, resolve_options
     from .train.loop import choose_amp, seed_everything
     from .train.sampler import SliceSampler
@@ -406,79 +402,3 @@ def bench_train(ngf: int, size: int, batch_size: int, iterations: int, device_na
         "shipped": summary(shipped),
         "speedup": float(np.median(reference.seconds) / np.median(shipped.seconds)),
     }
-
-
-# --- output -----------------------------------------------------------------------------------
-def markdown_table(report: dict[str, Any]) -> str:
-    machine = report["machine"]
-    head = (f"device {machine['device']} ({machine.get('gpu') or machine['cpu_model']}, {machine['cpu_cores']} cores, "
-            f"{machine['torch_threads']} torch threads), torch {machine['torch']}, load average "
-            f"{' '.join(f'{v:.2f}' for v in machine['load_average'] or [])}")
-    if report["benchmark"] == "infer":
-        rows = ["| run | s / volume | slices / s | peak memory MB | speed-up | max gap to reference (in brain) | mask Dice |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for name in ("reference", "engine", "engine_crop"):
-            if name not in report:
-                continue
-            r = report[name]
-            ratio = f"{r['speedup']:.2f}x" if "speedup" in r else "1x"
-            gap = (f"{r['agreement']['max_abs_difference']:.2e} ({r['agreement']['max_abs_difference_in_foreground']:.2e})"
-                   if "agreement" in r else "-")
-            dice = f"{r['agreement']['mask_dice']:.4f}" if "agreement" in r else "-"
-            rows.append(f"| {name} | {r['seconds_per_volume']:.2f} | {r['slices_per_s']:.2f} | {r['peak_memory_mb']:.0f} "
-                        f"| {ratio} | {gap} | {dice} |")
-        tail = (f"gaps: largest |difference map - reference's| in normalized [0, 1] units on the foreground "
-                f"slices (inside the brain mask in brackets); mask Dice against the reference's mask at the model's "
-                f"threshold; tolerance "
-                f"{report['agreement']['tolerance']:.0e} for the engine (crop=True is approximate by design)")
-    else:
-        rows = ["| step | s / iteration | iterations / s | images / s | peak memory MB |", "| --- | ---: | ---: | ---: | ---: |"]
-        for name, label in (("reference", "plain fp32 CycleGAN"), ("shipped", f"ANT-GAN step, preset {report['setup']['preset']}")):
-            r = report[name]
-            rows.append(f"| {label} | {r['seconds_per_iteration']:.3f} | {r['iterations_per_s']:.2f} | "
-                        f"{r['images_per_s']:.2f} | {r['peak_memory_mb']:.0f} |")
-        tail = f"speed-up {report['speedup']:.2f}x (amp {report['setup']['amp']})"
-    return "\n".join([head, "", *rows, "", tail])
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="bench", metavar="{infer,train}", required=True)
-    infer = sub.add_parser("infer", help="engine against the slice-at-a-time fp32 reference on a phantom volume")
-    infer.add_argument("--model", help="model file (default: a random-weight ResNet generator with --ngf, 9 blocks)")
-    infer.add_argument("--ngf", type=int, default=64, help="width of the random-weight generator (default 64)")
-    infer.add_argument("--size", default="brats", choices=PHANTOM_SIZES, help="phantom size (brats: 240x240x155)")
-    infer.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    infer.add_argument("--repeats", type=int, default=3, help="timed runs of each (the fastest counts)")
-    infer.add_argument("--crop", action="store_true", help="also time the engine's approximate crop=True mode")
-    infer.add_argument("--threads", type=int, help="torch CPU threads for every run (default: torch's own)")
-    infer.add_argument("--json", help="write the report here as JSON")
-    train = sub.add_parser("train", help="shipped ANT-GAN step against a plain fp32 CycleGAN step")
-    train.add_argument("--preset", default="antgan",
-                       help="ANT-GAN preset whose step is timed: antgan (the paper's, default) or twin-gate (the demo model's)")
-    train.add_argument("--ngf", type=int, default=64)
-    train.add_argument("--blocks", type=int, default=9, help="residual blocks per generator (default 9)")
-    train.add_argument("--size", type=int, default=240, help="slice side in pixels (default 240)")
-    train.add_argument("--batch-size", type=int, default=1)
-    train.add_argument("--iterations", type=int, default=5, help="timed steps of each (the median counts)")
-    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
-    train.add_argument("--json", help="write the report here as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError("--threads", f"must be >= 1, not {args.threads}")
-        torch.set_num_threads(args.threads)
-    if args.bench == "infer":
-        report = bench_infer(args.model, args.size, args.device, args.repeats, args.ngf, crop=args.crop)
-    else:
-        report = bench_train(args.ngf, args.size, args.batch_size, args.iterations, args.device, n_blocks=args.blocks,
-                             preset=args.preset)
-    print(markdown_table(report))
-    if args.json:
-        write_json(args.json, report)
-    if report["benchmark"] == "infer" and not report["agreement"]["within_tolerance"]:
-        print("reference and engine disagree beyond the tolerance: the speed-up does not count")
-        return 1
-    return 0

@@ -7,7 +7,7 @@ beside the demo model (`fpre_flair` in the manifest, made by `scripts/make_fpre_
 and `lesiongan evaluate` uses it for models whose first modality it was trained on.
 
 A pseudo-healthy output is judged in f_pre's own frame: its input is reoriented, resampled
-in-plane to f_pre's spacing and normalized as f_pre was trained (`infer.engine.model_frame`);
+in-plane to f_pre's spacing and normalized as f_pre was trained (`infer.frame.model_frame`);
 the output goes into the same frame with the input's normalization (a pseudo-healthy image
 is on its input's intensity scale, as in the paper, so removing a large lesion does not
 stretch what is left), and the true mask too (nearest neighbour). So any model's output, on
@@ -27,10 +27,10 @@ from ..data.normalize import normalize
 from ..data.slicing import to_slices
 from ..data.volume import Volume
 from ..errors import InputError, ModelFileError
-from ..infer.engine import model_frame
+from ..infer.frame import model_frame
 from ..infer.modelfile import ModelFile, load_model
 from ..nets import to_net
-from .healthiness import Segmentor, healthiness, segment
+from ..metrics.healthiness import Segmentor, healthiness, segment
 
 ROLE = "segmentor"
 
@@ -93,7 +93,7 @@ def segmentor_scores(segmentor: ModelFile, subjects: list, device: str | torch.d
     volume (nothing to find: near 1)."""
     from ..data import readers
     from ..data.volume import read_volume
-    from .detection import dice
+    from ..metrics.detection import dice
 
     modality = segmentor.modalities[0]
     device = torch.device(device)

@@ -1,7 +1,7 @@
 """The papers' tables reproduced on the phantom: every row trained by the one training loop,
 every pseudo-healthy model scored by the one evaluation protocol on held-out subjects.
 
-    from lesiongan.metrics.benchmark import Benchmark, SCALES
+    from lesiongan.evaluation.benchmark import Benchmark, SCALES
     results = Benchmark(out, SCALES["ci"], seed=0).run(["table4", "table5"])
 
 Tables: ANT-GAN Table IV (ablation), Fig. 12 (lambda_AM sweep), Tables V-VII (Plain vs
@@ -24,16 +24,16 @@ import torch
 from ..data import readers
 from ..data.phantom import write_cases
 from ..data.slices import SliceSet
+from ..device import resolve_device
 from ..errors import InputError
-from ..infer.engine import resolve_device
 from ..infer.modelfile import ModelFile, load_model
 from ..methods import resolve_options
 from ..nets import from_net, to_net
 from ..train import TrainConfig, train
-from .detection import dice, precision_recall_f1
-from .evaluate_cli import evaluate_subject, select_subjects
+from ..metrics.detection import dice, precision_recall_f1
+from ..metrics.protocol import summarize
+from .evaluate import evaluate_subject, select_subjects
 from .fpre import check_segmentor
-from .protocol import summarize
 
 TABLES = ("table4", "fig12", "xia1", "table5", "table6", "table7")
 ABLATIONS = ("gan", "gan+ac", "gan+nc", "cyclegan", "cyclegan+shortcut", "antgan")

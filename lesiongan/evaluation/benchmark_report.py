@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..data.volume import atomic_path
+from ..io import atomic_path
 from .paper_numbers import PAPER_TABLES, PaperTable
 
 # Metric -> column label; the paper's metrics come first, then what only the phantom can give.

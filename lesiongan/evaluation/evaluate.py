@@ -1,19 +1,14 @@
-"""`lesiongan evaluate`: every metric of a model on a data folder, per subject and overall.
-
-    lesiongan evaluate --model my.pt --data phantom/ --out evaluation/
-    lesiongan evaluate --data BraTS2021/ --split all --device cuda
-    lesiongan evaluate --model my.pt --data cohort/ --segmentor my_fpre.pt
+"""A model's scores on a data folder, per subject and overall (what `lesiongan evaluate` reports).
 
 Each subject is run through the inference engine, its input and output are normalized the
-way the model normalizes, and `protocol.score_case` scores it; healthiness comes from the
-pretrained segmentor f_pre (`metrics.fpre`: by default the shipped one for the model's first
-modality, when there is one). Writes `subjects.csv`,
-`evaluation.json` (per subject and summary) and `evaluation.md`, and prints the summary table.
+way the model normalizes, and `metrics.protocol.score_case` scores it; healthiness comes from
+the pretrained segmentor f_pre (`evaluation.fpre`: by default the shipped one for the model's
+first modality, when there is one). `write_reports` writes `subjects.csv`, `evaluation.json`
+(per subject and summary) and `evaluation.md`.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import sys
@@ -25,13 +20,13 @@ import torch
 
 from ..data import readers
 from ..data.normalize import fit_normalization, normalize
-from ..data.volume import Volume, atomic_path, read_volume, write_json
+from ..data.volume import Volume, read_volume
 from ..errors import InputError, LayoutError, VolumeError
-from ..infer.engine import InferenceResult, resolve_device, run_model
-from ..infer.calibrate import threshold_argument
+from ..infer.engine import InferenceResult, SliceInferer
 from ..infer.modelfile import ModelFile, load_model
+from ..io import atomic_path, write_json
+from ..metrics.protocol import score_case, summarize
 from .fpre import check_segmentor, shipped_segmentor, volume_healthiness
-from .protocol import score_case, summarize
 
 TEST_FRACTIONS = (0.8, 0.2)  # the train/test split of readers.split_subjects' defaults (seed 0)
 
@@ -51,23 +46,6 @@ METRIC_LABELS = {
     "ssim_lesion": "lesion SSIM vs truth",
     "psnr_truth": "foreground PSNR vs truth (dB)",
 }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped demo model)")
-    parser.add_argument("--data", type=Path, required=True, help="data folder in a layout the readers know")
-    parser.add_argument("--layout", default="auto", help="data layout (default: detected)")
-    parser.add_argument("--split", choices=("test", "all"), default="test",
-                        help="score the subjects the model was not trained on (its recorded split; else a "
-                             "held-out 20%%), or all (default test)")
-    parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder (default ./evaluation)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    parser.add_argument("--threshold", type=threshold_argument, default=None,
-                        help="mask threshold on the normalized difference map: a number, 'model' (the model's own, "
-                             "calibrated on healthy volumes; the default) or 'antgan' (ANT-GAN's 0.1)")
-    parser.add_argument("--segmentor", default="auto",
-                        help="f_pre for healthiness: a segmentation model file, 'auto' (the shipped one for the "
-                             "model's first modality, if any) or 'none' (default auto)")
 
 
 def select_subjects(data: Path, split: str, layout: str = "auto", provenance: dict | None = None) -> list[readers.Subject]:
@@ -118,11 +96,11 @@ def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.d
                      threshold: float | None = None, segmentor: ModelFile | None = None,
                      strict: bool = True) -> dict[str, float]:
     """Scores of one subject (see `protocol.score_case`), first modality of the model; with
-    `segmentor` (f_pre) also its healthiness (`metrics.fpre`). A subject f_pre cannot judge
+    `segmentor` (f_pre) also its healthiness (`evaluation.fpre`). A subject f_pre cannot judge
     (slices too small in its frame) is an error when `strict`, else its healthiness is nan."""
     volumes, mask = readers.load_subject(subject, model.modalities)
     images = [volumes[modality] for modality in model.modalities]
-    result = run_model(images, model, device=device, threshold=threshold)
+    result = SliceInferer(device=device, threshold=threshold)(images, model)
     true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
     first = model.modalities[0]
     truth = changed = None
@@ -195,25 +173,3 @@ def write_reports(out: Path, ids: list[str], rows: list[dict[str, float]], conte
     with atomic_path(out / "evaluation.md") as temporary:
         temporary.write_text(f"# Evaluation of {context['model']} on {context['data']} ({context['split']})\n\n{table}", encoding="utf-8")
     return table
-
-
-def run(args: argparse.Namespace) -> int:
-    from ..infer.catalog import default_model_path
-
-    model_path = args.model or default_model_path()
-    device = resolve_device(args.device)
-    model = load_model(model_path, device=str(device))
-    subjects = select_subjects(args.data, args.split, args.layout, model.provenance)
-    segmentor = choose_segmentor(args.segmentor, model, device)
-    if segmentor is None:
-        print("healthiness: not scored (no segmentor f_pre for this model's modality; see --segmentor)", file=sys.stderr)
-    ids, rows = [], []
-    for index, subject in enumerate(subjects, start=1):
-        print(f"[{index}/{len(subjects)}] {subject.id}", file=sys.stderr, flush=True)
-        ids.append(subject.id)
-        rows.append(evaluate_subject(subject, model, device, args.threshold, segmentor, strict=args.segmentor != "auto"))
-    context = {"model": str(model_path), "data": str(args.data), "split": args.split, "device": str(device),
-               "threshold": model.threshold if args.threshold is None else args.threshold,
-               "segmentor": None if segmentor is None else str(segmentor.path)}
-    print(write_reports(args.out, ids, rows, context), end="")
-    return 0

@@ -1,5 +1,5 @@
-"""`lesiongan bench infer|train` at CI size, the plain reference against the engine, and the
-engine's speed options (crop to the foreground, threads)."""
+"""`lesiongan speed infer|train` at CI size, the plain reference against the engine, the
+engine's speed options (crop to the foreground, threads), and the old name `lesiongan bench`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lesiongan import bench
+from lesiongan import device, speed
 from lesiongan.cli import main
 from lesiongan.data.volume import Volume
 from lesiongan.errors import InputError
@@ -20,9 +20,9 @@ from lesiongan.infer.modelfile import load_model, save_model
 from lesiongan.nets import build_network
 
 
-def test_bench_infer_cli_writes_timings_ratio_and_agreement(tmp_path, capsys):
+def test_speed_infer_cli_writes_timings_ratio_and_agreement(tmp_path, capsys):
     out = tmp_path / "infer.json"
-    assert main(["bench", "infer", "--size", "tiny", "--ngf", "4", "--repeats", "1", "--crop", "--json", str(out)]) == 0
+    assert main(["speed", "infer", "--size", "tiny", "--ngf", "4", "--repeats", "1", "--crop", "--json", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     slices = report["volume"]["slices"]
     assert report["volume"]["shape_zyx"][0] == slices == 32
@@ -35,16 +35,16 @@ def test_bench_infer_cli_writes_timings_ratio_and_agreement(tmp_path, capsys):
     assert report["engine"]["slices_run"] == report["volume"]["foreground_slices"] > 0
     # the shipped engine gives the reference's result, not just a faster different one
     assert report["agreement"]["within_tolerance"]
-    assert report["agreement"]["max_abs_difference"] <= bench.AGREEMENT_TOLERANCE
+    assert report["agreement"]["max_abs_difference"] <= speed.AGREEMENT_TOLERANCE
     assert report["agreement"]["mask_dice"] > 0.99 and 0 <= report["engine_crop"]["agreement"]["mask_dice"] <= 1
     assert report["machine"]["torch"] == torch.__version__ and report["machine"]["cpu_model"]
     printed = capsys.readouterr().out
     assert "| reference |" in printed and "| engine |" in printed and "| engine_crop |" in printed
 
 
-def test_bench_train_cli_times_both_steps(tmp_path, capsys):
+def test_speed_train_cli_times_both_steps(tmp_path, capsys):
     out = tmp_path / "train.json"
-    args = ["bench", "train", "--ngf", "4", "--blocks", "1", "--size", "32", "--batch-size", "2", "--iterations", "2",
+    args = ["speed", "train", "--ngf", "4", "--blocks", "1", "--size", "32", "--batch-size", "2", "--iterations", "2",
             "--device", "cpu", "--json", str(out)]
     assert main(args) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -59,10 +59,10 @@ def test_bench_train_cli_times_both_steps(tmp_path, capsys):
     assert report["setup"]["preset"] == "antgan" and report["setup"]["generator"] == "resnet"
 
 
-def test_bench_train_times_the_demo_recipe_on_slices_with_twins(tmp_path, capsys):
+def test_speed_train_times_the_demo_recipe_on_slices_with_twins(tmp_path, capsys):
     """--preset twin-gate times the demo model's step (gated U-Net, twins, augmentation)."""
     out = tmp_path / "train.json"
-    args = ["bench", "train", "--preset", "twin-gate", "--ngf", "4", "--size", "32", "--batch-size", "2",
+    args = ["speed", "train", "--preset", "twin-gate", "--ngf", "4", "--size", "32", "--batch-size", "2",
             "--iterations", "2", "--device", "cpu", "--json", str(out)]
     assert main(args) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -70,11 +70,27 @@ def test_bench_train_times_the_demo_recipe_on_slices_with_twins(tmp_path, capsys
     assert "ANT-GAN step, preset twin-gate" in capsys.readouterr().out
 
 
-def test_bench_refuses_bad_settings():
+def test_the_old_name_bench_still_runs_speed_with_a_note(tmp_path, capsys):
+    out = tmp_path / "train.json"
+    args = ["train", "--ngf", "4", "--blocks", "1", "--size", "32", "--batch-size", "1", "--iterations", "1",
+            "--device", "cpu", "--json", str(out)]
+    assert main(["bench", *args]) == 0
+    captured = capsys.readouterr()
+    assert "lesiongan bench: deprecated, use 'lesiongan speed'" in captured.err
+    assert "ANT-GAN step, preset antgan" in captured.out
+    assert json.loads(out.read_text(encoding="utf-8"))["setup"]["iterations"] == 1
+    assert main(["speed", *args]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    # an error under the old name is reported by the new one
+    assert main(["bench", "train", "--size", "30", "--device", "cpu"]) == 1
+    assert "lesiongan speed: error: --size" in capsys.readouterr().err
+
+
+def test_speed_refuses_bad_settings():
     with pytest.raises(InputError, match="--size"):
-        bench.bench_train(ngf=4, size=30, batch_size=1, iterations=1, device_name="cpu")
+        speed.measure_train(ngf=4, size=30, batch_size=1, iterations=1, device_name="cpu")
     with pytest.raises(InputError, match="--repeats"):
-        bench.bench_infer(None, "tiny", "cpu", 0, 4)
+        speed.measure_infer(None, "tiny", "cpu", 0, 4)
 
 
 def _two_modality_model(tmp_path):
@@ -98,7 +114,7 @@ def test_reference_matches_engine_with_padding_and_two_modalities(tmp_path):
     model = _two_modality_model(tmp_path)
     volumes = _brain_volumes()
     net = model.network("a2n", "cpu")
-    expected = bench.reference_difference([v.array for v in volumes], net, torch.device("cpu"), {"kind": "mr"})
+    expected = speed.reference_difference([v.array for v in volumes], net, torch.device("cpu"), {"kind": "mr"})
     result = engine.run_model(volumes, model, device="cpu")
     assert expected.shape == result.difference.shape
     assert expected.max() > 0.01  # the random network changes the image: the comparison means something
@@ -154,8 +170,8 @@ def test_default_threads_leave_busy_cores_alone(tmp_path, monkeypatch):
     torch.set_num_threads(2)
     try:
         for load, expected in ((5.0, 1), (0.0, 2)):
-            monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-            monkeypatch.setattr(engine, "busy_cores", lambda load=load: load)
+            monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+            monkeypatch.setattr(device, "busy_cores", lambda load=load: load)
             seen = []
             engine.run_model(_brain_volumes(), model, device="cpu", progress=lambda d, t: seen.append(torch.get_num_threads()))
             assert set(seen) == {expected}
@@ -165,7 +181,7 @@ def test_default_threads_leave_busy_cores_alone(tmp_path, monkeypatch):
 
 
 def test_busy_cores_reads_the_runnable_tasks():
-    busy = engine.busy_cores(samples=2, interval_s=0)
+    busy = device.busy_cores(samples=2, interval_s=0)
     if busy is None:  # no /proc/loadavg: the engine then keeps the process's threads
         assert not os.path.exists("/proc/loadavg")
     else:
@@ -173,7 +189,7 @@ def test_busy_cores_reads_the_runnable_tasks():
 
 
 def test_peak_memory_sees_a_temporary_allocation():
-    with bench.PeakMemory(torch.device("cpu")) as memory:
+    with speed.PeakMemory(torch.device("cpu")) as memory:
         block = np.ones(64 * 2**20 // 8)  # 64 MB, touched
         time.sleep(0.15)
         del block

@@ -1,0 +1,59 @@
+"""`lesiongan evaluate`: every metric of a model on a data folder, per subject and overall.
+
+    lesiongan evaluate --model my.pt --data phantom/ --out evaluation/
+    lesiongan evaluate --data BraTS2021/ --split all --device cuda
+    lesiongan evaluate --model my.pt --data cohort/ --segmentor my_fpre.pt
+
+Writes `subjects.csv`, `evaluation.json` (per subject and summary) and `evaluation.md`, and
+prints the summary table; the scoring is `lesiongan.evaluation.evaluate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..device import resolve_device
+from ..infer.calibrate import threshold_argument
+from ..infer.modelfile import load_model
+from .evaluate import choose_segmentor, evaluate_subject, select_subjects, write_reports
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped demo model)")
+    parser.add_argument("--data", type=Path, required=True, help="data folder in a layout the readers know")
+    parser.add_argument("--layout", default="auto", help="data layout (default: detected)")
+    parser.add_argument("--split", choices=("test", "all"), default="test",
+                        help="score the subjects the model was not trained on (its recorded split; else a "
+                             "held-out 20%%), or all (default test)")
+    parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder (default ./evaluation)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--threshold", type=threshold_argument, default=None,
+                        help="mask threshold on the normalized difference map: a number, 'model' (the model's own, "
+                             "calibrated on healthy volumes; the default) or 'antgan' (ANT-GAN's 0.1)")
+    parser.add_argument("--segmentor", default="auto",
+                        help="f_pre for healthiness: a segmentation model file, 'auto' (the shipped one for the "
+                             "model's first modality, if any) or 'none' (default auto)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..infer.catalog import default_model_path
+
+    model_path = args.model or default_model_path()
+    device = resolve_device(args.device)
+    model = load_model(model_path, device=str(device))
+    subjects = select_subjects(args.data, args.split, args.layout, model.provenance)
+    segmentor = choose_segmentor(args.segmentor, model, device)
+    if segmentor is None:
+        print("healthiness: not scored (no segmentor f_pre for this model's modality; see --segmentor)", file=sys.stderr)
+    ids, rows = [], []
+    for index, subject in enumerate(subjects, start=1):
+        print(f"[{index}/{len(subjects)}] {subject.id}", file=sys.stderr, flush=True)
+        ids.append(subject.id)
+        rows.append(evaluate_subject(subject, model, device, args.threshold, segmentor, strict=args.segmentor != "auto"))
+    context = {"model": str(model_path), "data": str(args.data), "split": args.split, "device": str(device),
+               "threshold": model.threshold if args.threshold is None else args.threshold,
+               "segmentor": None if segmentor is None else str(segmentor.path)}
+    print(write_reports(args.out, ids, rows, context), end="")
+    return 0
