@@ -255,7 +255,9 @@ def _check_archive(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as error:
+    # zipfile reports some damage as NotImplementedError (a mangled compression method) or
+    # RuntimeError (a flipped "encrypted" flag)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as error:
         raise ModelFileError(path, f"is truncated or damaged ({error})") from error
     if damaged is not None:
         raise ModelFileError(path, f"is damaged: its part {damaged!r} fails its checksum (a corrupted copy?)")
@@ -288,7 +290,11 @@ def _read_payload(path: Path) -> dict:
         raise ModelFileError(path, f"cannot be read ({error.strerror or error})") from error
     if head[:2] != b"PK":
         raise ModelFileError(path, "is not a LesionGAN model file (not a PyTorch archive)")
-    if not zipfile.is_zipfile(path):
+    try:
+        whole = zipfile.is_zipfile(path)
+    except zipfile.BadZipFile as error:  # is_zipfile lets some damaged end records through as errors
+        raise ModelFileError(path, f"is truncated or damaged ({error})") from error
+    if not whole:
         raise ModelFileError(path, "is truncated or damaged (the archive is incomplete)")
     _check_archive(path)
     _check_shipped(path)
