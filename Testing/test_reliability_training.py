@@ -149,6 +149,25 @@ def test_checkpoint_temporaries_of_killed_runs_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
 
 
+def test_a_resumed_run_removes_what_a_killed_write_left_in_its_folder(tmp_path):
+    """A kill during the atomic write of progress.json leaves its temporary in the run folder;
+    the next start of that run (resume or not) clears it, and keeps a live writer's."""
+    import os
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = out / f".progress.json.{dead}.0badf00d.tmp.json"
+    live = out / f".log.csv.{os.getppid()}.0badf00d.tmp.csv"
+    stale.write_text("{")
+    live.write_text("step")
+    train(config(out, iterations=2))
+    assert not stale.exists() and live.exists()
+
+
 def test_a_killed_run_reads_as_died(tmp_path):
     (tmp_path / "progress.json").write_text(json.dumps({"state": "running", "step": 3}))
     assert RunFolder(tmp_path).read_progress()["state"] == "died"

@@ -25,7 +25,7 @@ import torch
 
 from ..data.volume import write_json
 from ..errors import Cancelled, InputError
-from ..io import exclusive_lock
+from ..io import exclusive_lock, remove_stale_temporaries
 from ..device import resolve_device
 from ..methods import get_method, resolve_options
 from ..methods.base import Method, as_floats
@@ -198,6 +198,8 @@ def _train(config: TrainConfig, run: RunFolder, method_cls: type[Method], option
         # A STOP file ended the previous session; starting again means carrying on. Cleared
         # before the data loads, so a stop asked for while it loads is still honoured.
         run.clear_stop()
+        # A run killed while writing progress.json or log.csv left its temporary behind.
+        remove_stale_temporaries(run.path)
     slices, origin = load_training_slices(config, run, context)
     check_step_memory(config.batch_size, int(slices.images.shape[1]), tuple(slices.images.shape[2:]), options)
 
