@@ -63,7 +63,9 @@ def test_every_public_module_is_imported_and_underscored_ones_are_not(tmp_path, 
 
 
 def test_a_new_network_file_is_found_without_listing_it(tmp_path, monkeypatch, add_to_package) -> None:
-    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))
+    # Copied after every shipped network is registered: a module first imported under the copy
+    # would register only there, and be missing once the original comes back.
+    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(architectures()))
     add_to_package(lesiongan.nets, tmp_path / "nets", {"extra_net.py": textwrap.dedent("""
         from torch import nn
 
@@ -87,7 +89,7 @@ def test_a_new_network_file_is_found_without_listing_it(tmp_path, monkeypatch, a
 def test_a_method_copied_from_the_template_is_found_and_trains(tmp_path, monkeypatch, add_to_package) -> None:
     """What docs/methods.md tells a newcomer: copy _template.py, give the copy a name, train it."""
     assert "template" not in available_methods()  # the template itself is never loaded
-    monkeypatch.setattr(lesiongan.methods, "METHODS", dict(lesiongan.methods.METHODS))
+    monkeypatch.setattr(lesiongan.methods, "METHODS", dict(available_methods()))  # all shipped ones first
     text = TEMPLATE.read_text(encoding="utf-8")
     assert text.count('name = "template"') == 1
     add_to_package(lesiongan.methods, tmp_path / "methods", {"copied_method.py": text.replace('name = "template"', 'name = "copied"')})
