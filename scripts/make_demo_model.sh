@@ -6,8 +6,8 @@
 # - fpre_flair.pt, f_pre, the segmentor that scores healthiness in `lesiongan evaluate`,
 #   trained on the plain phantom.
 # The ship step stores fp16 weights with the held-out scores and records each file's size and
-# SHA-256 in the manifest. CPU, 2 cores: about two and a half hours (phantoms 25 min, the demo
-# model 45 + 30 min at one thread, f_pre 30 min beside it, calibration and evaluation 10 min).
+# SHA-256 in the manifest. CPU, 2 cores: about two hours (phantoms 35 min, the demo model
+# 50 min at one thread, f_pre 30 min beside it, calibration and evaluation 15 min).
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh            # all steps
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh ship       # only the last step
 set -euo pipefail
@@ -40,7 +40,7 @@ if [ "${1:-all}" != ship ]; then
     --seed 0 --no-tensorboard --val-fraction 0.05
   wait
   "$LESIONGAN" calibrate --model "$WORK/run/model.pt" --data "$WORK/val" --out "$WORK/run/calibrated.pt" \
-    --smooth-mm 1 --min-size 100
+    --smooth-mm 1 --min-size 20
   for split in test-id test-ood; do
     "$LESIONGAN" evaluate --model "$WORK/run/calibrated.pt" --data "$WORK/$split" --split all \
       --out "$WORK/evaluation-$split" --segmentor none

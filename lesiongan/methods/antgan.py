@@ -192,16 +192,16 @@ class AntGAN(Method):
         return batch
 
     def augment_batch(self, batch: dict[str, torch.Tensor]) -> None:
-        """Vary the batch in place (in data intensities, so the curves act on [0, 1])."""
+        """Vary the batch in place (in data intensities, so the curves act on [0, 1]); the
+        draws come from a CPU generator and act on the tensors where they are."""
+        augmentation, rng = self.augmentation, self.augment_rng
         twin = batch.get("abnormal_truth")
-        lesion, mask, twin = self.augmentation(from_net(batch["abnormal"]).cpu(), batch["abnormal_mask"].cpu(),
-                                               None if twin is None else from_net(twin).cpu(), self.augment_rng)
-        healthy, _, _ = self.augmentation(from_net(batch["healthy"]).cpu(), torch.zeros_like(batch["healthy"]).cpu(),
-                                          None, self.augment_rng)
-        batch["abnormal"], batch["abnormal_mask"], batch["healthy"] = (
-            to_net(lesion).to(self.device), mask.to(self.device), to_net(healthy).to(self.device))
+        lesion, mask, twin = augmentation(from_net(batch["abnormal"]), batch["abnormal_mask"],
+                                          None if twin is None else from_net(twin), rng)
+        healthy, = augmentation.flips(augmentation.tissue_curves([from_net(batch["healthy"])], rng), rng)
+        batch["abnormal"], batch["abnormal_mask"], batch["healthy"] = to_net(lesion), mask, to_net(healthy)
         if twin is not None:
-            batch["abnormal_truth"] = to_net(twin).to(self.device)
+            batch["abnormal_truth"] = to_net(twin)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> Losses:
         o, nets = self.options, self.networks
