@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lesiongan.train.cli", "train a method (ANT-GAN, pathology factorization, cGAN, DCGAN, WGAN)"),
     "infer": ("lesiongan.infer.cli", "pseudo-healthy volume, difference map and mask for each input volume"),
     "demo": ("lesiongan.evaluation.demo_cli", "run the shipped demo model on a phantom case and report its quality"),
-    "calibrate": ("lesiongan.infer.calibrate_cli", "set a model's mask threshold on healthy volumes (at most 1% of the brain)"),
+    "calibrate": ("lesiongan.infer.calibrate_cli", "set a model's mask threshold on healthy volumes (marking at most 1 percent of the brain)"),
     "evaluate": ("lesiongan.evaluation.evaluate_cli", "every metric of a model on a data folder, per subject and overall"),
     "benchmark": ("lesiongan.evaluation.benchmark_cli", "reproduce the papers' tables on the phantom"),
     "augment": ("lesiongan.synthesis.augment_cli", "write synthetic abnormal / pseudo-healthy pairs in the BraTS layout"),
