@@ -171,3 +171,15 @@ def test_a_stop_asked_for_while_the_data_loads_is_honoured(tmp_path: Path, monke
     with pytest.raises(Cancelled, match="step 0"):
         train(config(out))
     assert json.loads((out / "progress.json").read_text(encoding="utf-8"))["state"] == "stopped"
+
+
+@pytest.mark.parametrize("drop, optional", [(0.5, ["t1"]), (0.0, [])])
+def test_a_model_trained_with_sequences_dropped_says_it_can_do_without_them(tmp_path: Path, drop, optional) -> None:
+    slices = tiny_slices()
+    slices.images = torch.cat([slices.images, slices.images.flip(-1)], 1)  # flair, t1
+    slices.truth = slices.images * (1 - slices.masks)
+    slices.meta = {"modalities": ["flair", "t1"], "axis": "axial"}
+    options = {"ngf": 4, "generator": "unet", "unet_depth": 2, "gate": True, "augment": True,
+               "drop_modalities": drop, "lambda_gan": 0.0, "cycle_ac": False, "cycle_nc": False, "lambda_twin": 1.0}
+    train(config(tmp_path, data=slices, iterations=2, options=options, modalities=["flair", "t1"]))
+    assert load_model(tmp_path / "model.pt").optional_modalities == optional

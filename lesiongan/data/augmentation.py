@@ -14,6 +14,13 @@ variations, each drawn per slice and applied alike to every tensor of that slice
   varies beyond the phantom's profiles.
 - **left-right flip**: the brain is near-symmetric, so a flip is another plausible brain with
   the lesion on the other side.
+- **missing modalities** (`drop_modalities`, multi-modal models): with that probability a
+  slice loses some of its channels after the first (each with probability 0.7), set to 0 in
+  every tensor of the slice, so the model also works when a case lacks a sequence (the
+  engine then passes that channel as 0).
+
+The lesion and tissue draws are per slice and per channel: a lesion bright in one sequence
+may be faint or dark in another, as real lesions are.
 
 Tensors are (N, C, H, W) in [0, 1] (data intensities, before `nets.to_net`).
 """
@@ -32,26 +39,34 @@ class SliceAugmentation:
     gamma: tuple[float, float] = (0.7, 1.4)  # log-uniform
     gain: tuple[float, float] = (0.85, 1.15)
     flip: float = 0.5
+    drop_modalities: float = 0.0
+    drop_each: float = 0.7
 
-    def _uniform(self, n: int, bounds: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        for name in ("darken", "flip", "drop_modalities", "drop_each"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)!r}")
+
+    @staticmethod
+    def _uniform(shape: tuple[int, ...], bounds: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
         low, high = bounds
-        return low + (high - low) * torch.rand(n, 1, 1, 1, generator=generator)
+        return low + (high - low) * torch.rand(*shape, 1, 1, generator=generator)
 
     def lesion_pairs(self, lesion: torch.Tensor, twin: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """`lesion` with each slice's lesion contrast rescaled (and perhaps reversed) against its twin."""
-        n = lesion.shape[0]
-        scale = self._uniform(n, self.lesion_scale, generator)
-        sign = torch.where(torch.rand(n, 1, 1, 1, generator=generator) < self.darken, -1.0, 1.0)
+        shape = lesion.shape[:2]
+        scale = self._uniform(shape, self.lesion_scale, generator)
+        sign = torch.where(torch.rand(*shape, 1, 1, generator=generator) < self.darken, -1.0, 1.0)
         scaled = twin + (sign * scale).to(lesion) * (lesion - twin)
         # Outside the brain both are 0 and stay so; inside, a reversed lesion must not leave the range.
         return torch.where((lesion > 0) | (twin > 0), scaled.clamp(0.0, 1.0), lesion)
 
     def tissue_curves(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
-        """One intensity curve per slice, the same for every tensor in `tensors` (aligned slices)."""
-        n = tensors[0].shape[0]
+        """One intensity curve per slice and channel, the same for every tensor in `tensors` (aligned slices)."""
+        shape = tensors[0].shape[:2]
         low, high = (torch.log(torch.tensor(b)) for b in self.gamma)
-        gamma = torch.exp(low + (high - low) * torch.rand(n, 1, 1, 1, generator=generator))
-        gain = self._uniform(n, self.gain, generator)
+        gamma = torch.exp(low + (high - low) * torch.rand(*shape, 1, 1, generator=generator))
+        gain = self._uniform(shape, self.gain, generator)
         return [torch.where(t > 0, (gain.to(t) * t.clamp_min(0) ** gamma.to(t)).clamp(0.0, 1.0), t) for t in tensors]
 
     def flips(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
@@ -59,14 +74,25 @@ class SliceAugmentation:
         flip = (torch.rand(tensors[0].shape[0], generator=generator) < self.flip).to(tensors[0].device)
         return [torch.where(flip[:, None, None, None], t.flip(-1), t) for t in tensors]
 
+    def drop_channels(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
+        """The same channels (never the first) of the same slices set to 0 in every tensor."""
+        n, channels = tensors[0].shape[:2]
+        if self.drop_modalities <= 0 or channels < 2:
+            return tensors
+        dropped = (torch.rand(n, 1, generator=generator) < self.drop_modalities) & \
+                  (torch.rand(n, channels, generator=generator) < self.drop_each)
+        dropped[:, 0] = False
+        keep = (~dropped).to(tensors[0].device)[:, :, None, None]
+        return [t * keep.to(t.dtype) for t in tensors]
+
     def __call__(self, lesion: torch.Tensor, mask: torch.Tensor, twin: torch.Tensor | None,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """A varied copy of a batch of lesion slices, their masks and (when given) their twins."""
         if twin is None:
-            lesion, = self.tissue_curves([lesion], generator)
+            lesion, = self.drop_channels(self.tissue_curves([lesion], generator), generator)
             lesion, mask = self.flips([lesion, mask], generator)
             return lesion, mask, None
         lesion = self.lesion_pairs(lesion, twin, generator)
-        lesion, twin = self.tissue_curves([lesion, twin], generator)
+        lesion, twin = self.drop_channels(self.tissue_curves([lesion, twin], generator), generator)
         lesion, mask, twin = self.flips([lesion, mask, twin], generator)
         return lesion, mask, twin

@@ -209,10 +209,15 @@ def split_subjects(subjects: Sequence[Subject], fractions: Sequence[float] = (0.
     return [[ordered[i] for i in order[a:b]] for a, b in zip(starts, cuts)]
 
 
-def load_subject(subject: Subject, modalities: Iterable[str]) -> tuple[dict[str, Volume], Volume | None]:
-    """Read the asked modalities (float32) and the mask; all must share one grid."""
+def load_subject(subject: Subject, modalities: Iterable[str],
+                 optional: Iterable[str] = ()) -> tuple[dict[str, Volume], Volume | None]:
+    """Read the asked modalities (float32) and the mask; all must share one grid. A modality in
+    `optional` the subject lacks is left out of the result."""
     volumes: dict[str, Volume] = {}
+    optional = set(optional)
     for modality in modalities:
+        if modality not in subject.images and modality in optional:
+            continue
         if modality not in subject.images:
             raise LayoutError(subject.id, f"has no {modality} image (it has {', '.join(subject.images) or 'none'})")
         volumes[modality] = read_volume(subject.images[modality], channel=subject.channels.get(modality))

@@ -98,8 +98,8 @@ def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.d
     """Scores of one subject (see `protocol.score_case`), first modality of the model; with
     `segmentor` (f_pre) also its healthiness (`evaluation.fpre`). A subject f_pre cannot judge
     (slices too small in its frame) is an error when `strict`, else its healthiness is nan."""
-    volumes, mask = readers.load_subject(subject, model.modalities)
-    images = [volumes[modality] for modality in model.modalities]
+    volumes, mask = readers.load_subject(subject, model.modalities, model.optional_modalities)
+    images = [volumes.get(modality) for modality in model.modalities]
     result = SliceInferer(device=device, threshold=threshold)(images, model)
     true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
     first = model.modalities[0]

@@ -127,10 +127,10 @@ def calibrate_model(model_path: Path, data: Path, out: Path | None = None, fract
     inferer = SliceInferer(device=resolve_device(device))
     differences, foregrounds, names = [], [], []
     for subject in readers.discover(data):
-        volumes, mask = readers.load_subject(subject, model.modalities)
+        volumes, mask = readers.load_subject(subject, model.modalities, model.optional_modalities)
         if mask is not None and readers.lesion_mask(mask.array, subject).any():
             continue
-        result = inferer([volumes[m] for m in model.modalities], model)
+        result = inferer([volumes.get(m) for m in model.modalities], model)
         differences.append(result.difference.array)
         foregrounds.append(result.foreground.array)
         names.append(subject.id)

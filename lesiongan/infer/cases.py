@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.volume import VOLUME_SUFFIXES, check_volume_file
@@ -49,11 +50,13 @@ def _modality_of(path: Path, modalities: list[str]) -> str | None:
     return None
 
 
-def group_cases(paths: list[Path], modalities: list[str]) -> list[list[Path]]:
-    """Input files -> cases, each a list of files in the model's modality order."""
+def group_cases(paths: list[Path], modalities: list[str], optional: Sequence[str] = ()) -> list[list[Path | None]]:
+    """Input files -> cases, each a list of files in the model's modality order, with None where
+    a modality in `optional` (one the model can do without) has no file."""
     if len(modalities) == 1:
         return [[path] for path in paths]
-    cases: list[list[Path]] = []
+    only_first_needed = set(modalities[1:]) <= set(optional)
+    cases: list[list[Path | None]] = []
     seen: set[Path] = set()
     for path in paths:
         if path.resolve() in seen:
@@ -61,11 +64,13 @@ def group_cases(paths: list[Path], modalities: list[str]) -> list[list[Path]]:
         modality = _modality_of(path, modalities)
         siblings = [path if wanted == modality else _sibling(path, modality, wanted) if modality else None
                     for wanted in modalities]
-        if all(siblings):
-            cases.append(siblings)  # type: ignore[arg-type]
-            seen.update(p.resolve() for p in siblings)  # type: ignore[union-attr]
+        if modality and all(sibling or wanted in optional for sibling, wanted in zip(siblings, modalities)):
+            cases.append(siblings)
+            seen.update(p.resolve() for p in siblings if p is not None)
         elif len(paths) == len(modalities) and not cases:
             return [list(paths)]  # one file per modality, given in the model's order
+        elif modality is None and only_first_needed:
+            cases.append([path, *[None] * (len(modalities) - 1)])  # a lone sequence, taken as the first
         else:
             raise LayoutError(path, f"the model takes {', '.join(modalities)}; the sibling files of this "
                                     "case were not found (give one --input per modality)")
@@ -98,18 +103,19 @@ def rank_share(items: list, environ: dict | None = None) -> list:
     return items[rank::world] if world > 1 else list(items)
 
 
-def output_paths(case: list[Path], output_dir: Path) -> dict[str, Path]:
+def output_paths(case: list[Path | None], output_dir: Path) -> dict[str, Path]:
     """Where a case's results go: one healthy volume per modality, then its diff and mask."""
     name = volume_name(case[0])
-    outputs = {f"healthy {index}": output_dir / f"{volume_name(path)}_healthy.nii.gz" for index, path in enumerate(case)}
+    outputs = {f"healthy {index}": output_dir / f"{volume_name(path)}_healthy.nii.gz"
+               for index, path in enumerate(case) if path is not None}
     outputs["diff"] = output_dir / f"{name}_diff.nii.gz"
     outputs["mask"] = output_dir / f"{name}_mask.nii.gz"
     return outputs
 
 
-def readable_case(case: list[Path]) -> str | None:
+def readable_case(case: list[Path | None]) -> str | None:
     """Why a case's files cannot be read (header and data size checked, no voxels loaded), or None."""
-    for path in case:
+    for path in filter(None, case):
         try:
             check_volume_file(path)
         except (VolumeError, OSError) as error:

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         if not path.exists():
             raise InputError(path, "no such input file")
-    cases = group_cases(paths, model.modalities)
+    cases = group_cases(paths, model.modalities, model.optional_modalities)
     names = [volume_name(case[0]) for case in cases]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     # Every output of every case is checked against every input before anything runs: an output
     # may not replace an input (not even one of a later case), a phantom's truth or an old result.
     check_outputs([path for case in mine for path in output_paths(case, args.output_dir).values()],
-                  [path for case in cases for path in case], overwrite=args.overwrite)
+                  [path for case in cases for path in case if path is not None], overwrite=args.overwrite)
     check_writable_folder(args.output_dir)
     remove_stale_temporaries(args.output_dir)
     bad = {index: problem for index, case in enumerate(mine) if (problem := readable_case(case))}
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             if number - 1 in bad:
                 raise InputError(name, bad[number - 1])
-            volumes = [read_volume(path) for path in case]
+            volumes = [None if path is None else read_volume(path) for path in case]
         except LesionGANError as error:
             if not args.skip_bad:
                 raise
@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         result = inferer(volumes, model, role=args.role)
         targets = output_paths(case, args.output_dir)
         for index, output in enumerate(result.outputs):
+            if output is None:  # a sequence the case lacks
+                continue
             write_volume(output, targets[f"healthy {index}"], overwrite=args.overwrite)
         write_volume(result.difference, targets["diff"], overwrite=args.overwrite)
         write_volume(result.mask, targets["mask"], dtype="uint8", overwrite=args.overwrite)

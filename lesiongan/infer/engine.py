@@ -47,8 +47,9 @@ CROP_MARGIN = 16
 @dataclass
 class InferenceResult:
     """Everything on the input's grid. `output` is the first modality's pseudo-healthy volume,
-    `outputs` one per modality; `difference` is |x - G(x)| in normalized [0, 1] units (the
-    maximum over modalities); `mask` (uint8) thresholds it; `foreground` (uint8) is the brain."""
+    `outputs` one per modality (None for a sequence the input lacked); `difference` is
+    |x - G(x)| in normalized [0, 1] units (the maximum over modalities); `mask` (uint8)
+    thresholds it; `foreground` (uint8) is the brain."""
 
     output: Volume
     difference: Volume
@@ -57,7 +58,7 @@ class InferenceResult:
     device: str
     seconds: float
     slices_run: int
-    outputs: tuple[Volume, ...] = ()
+    outputs: tuple[Volume | None, ...] = ()
     batch_size: int = 0
 
 
@@ -193,6 +194,30 @@ _FRAME_COPIES = 8
 _CPU_BYTES_PER_PIXEL = 64 * 4 * 12
 
 
+def fill_missing(volumes: Volume | Sequence[Volume | None], model: ModelFile) -> tuple[list[Volume], tuple[int, ...]]:
+    """`volumes` checked (`check_volumes`), one per model modality, with the positions of the
+    absent ones. A model trained with sequences missing (`ModelFile.optional_modalities`) takes
+    None for those, or fewer volumes than it has modalities (the first ones given); each absent
+    one goes in as zeros on the first volume's grid. Any other absence is left to
+    `check_channels` to name."""
+    listed: Any = [volumes] if isinstance(volumes, Volume) else volumes
+    optional = set(model.optional_modalities)
+    if not optional or not isinstance(listed, Sequence) or isinstance(listed, (str, bytes)) or not listed:
+        return check_volumes(volumes), ()
+    modalities = model.modalities
+    listed = list(listed) + [None] * (len(modalities) - len(listed))
+    missing = tuple(index for index, volume in enumerate(listed) if volume is None)
+    for index in missing:
+        if index >= len(modalities) or modalities[index] not in optional:
+            name = modalities[index] if index < len(modalities) else f"volume {index}"
+            raise VolumeError(name, f"is missing; this model can do without "
+                                    f"{', '.join(sorted(optional))} but needs {', '.join(m for m in modalities if m not in optional)}")
+    present = check_volumes([volume for volume in listed if volume is not None])
+    first, given = present[0], iter(present)
+    zeros = first.with_array(np.zeros(first.shape, np.float32))
+    return [zeros if index in missing else next(given) for index in range(len(listed))], missing
+
+
 def check_frame_fits(volumes: list[Volume], conventions: dict, batch: int) -> None:
     """Refuse, before anything is resampled or allocated, an input whose slices would be too
     small for the networks or too large for this machine's memory in the model's frame."""
@@ -259,23 +284,25 @@ class SliceInferer:
         if not isinstance(model, ModelFile):
             raise InputError("model", f"must be a ModelFile, got {type(model).__name__} "
                                       "(open a model file with load_model(path))")
-        inputs = check_volumes(volumes)
+        inputs, missing = fill_missing(volumes, model)
         check_frame_fits(inputs, model.conventions, self.batch_size or CPU_BATCH)
         previous_threads = torch.get_num_threads()
         # more threads than cores only wait for each other (10 000 threads hung a run)
         torch.set_num_threads(cap_threads(self.threads) if self.threads is not None else cpu_threads())
         try:
-            result = self._run(inputs, model, role, extra, progress, cancel)
+            result = self._run(inputs, model, role, extra, progress, cancel, missing)
         finally:
             torch.set_num_threads(previous_threads)
-        if not all(np.isfinite(volume.array).all() for volume in (*result.outputs, result.difference)):
+        if not all(np.isfinite(volume.array).all() for volume in (*result.outputs, result.difference)
+                   if volume is not None):
             raise ModelFileError(model.path, f"the '{role}' network gave NaN or infinite values on this input; "
                                              "nothing was returned")
         return result
 
     def _run(self, inputs: list[Volume], model: ModelFile, role: str, extra: Volume | None,
-             progress: ProgressCallback | None, cancel: CancelCheck | None) -> InferenceResult:
-        """The run itself, on volumes `check_volumes` has checked."""
+             progress: ProgressCallback | None, cancel: CancelCheck | None,
+             missing: tuple[int, ...] = ()) -> InferenceResult:
+        """The run itself, on volumes `fill_missing` has checked; the channels in `missing` go in as 0."""
         started = time.perf_counter()
         if extra is not None and not extra.same_grid(inputs[0]):
             raise VolumeError("extra", "is not on the same grid as the input volume")
@@ -290,7 +317,7 @@ class SliceInferer:
         net = model.network(role, target)
 
         # 1-2. model frame (orientation, in-plane spacing), normalization, slices, padding
-        frame = frame_checked(inputs, conventions)
+        frame = frame_checked(inputs, conventions, missing)  # an absent sequence is 0, as in training
         axis, normalized = frame.axis, frame.normalized
         pads = _pad_widths(normalized.shape[2:], conventions.get("size"))
         unpad = (slice(None), slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, normalized.shape[2:])))
@@ -319,6 +346,9 @@ class SliceInferer:
         # mapped through denormalize so clipped intensities stay as they were where it is zero.
         outputs = []
         for channel, (volume, p) in enumerate(zip(frame.framed, frame.params)):
+            if channel in missing:
+                outputs.append(None)
+                continue
             before = from_slices(normalized[:, channel], axis)
             after = from_slices(np.clip(normalized[:, channel] + change[:, channel], 0, 1), axis)
             delta = (normalization.denormalize(after, p) - normalization.denormalize(before, p)).astype(np.float32)
@@ -333,7 +363,7 @@ class SliceInferer:
         input_foreground = inputs[0].with_array(foreground_mask([v.array for v in inputs]).astype(np.uint8))
         mask = threshold_difference(difference_volume, threshold,
                                     input_foreground if self.limit_to_foreground else None, min_component_size)
-        healthy = tuple(volume.with_array(volume.array + delta.array)
+        healthy = tuple(None if delta is None else volume.with_array(volume.array + delta.array)
                         for volume, delta in zip(inputs, outputs))
         return InferenceResult(output=healthy[0], difference=difference_volume, mask=mask, foreground=input_foreground,
                                device=str(target), seconds=time.perf_counter() - started, slices_run=int(active.size),

@@ -66,7 +66,7 @@ class ModelFrame:
     resampled_inplane: bool
     axis: str
     foreground: np.ndarray  # on the framed grid
-    params: list[dict]  # one normalization per modality
+    params: list[dict | None]  # one normalization per modality (None: an absent one)
     normalized: np.ndarray  # (N, C, H, W)
 
     def bring(self, volume: Volume, interpolation: str = "linear") -> Volume:
@@ -94,8 +94,10 @@ def model_frame(volumes: Volume | Sequence[Volume], conventions: dict) -> ModelF
     return frame_checked(check_volumes(volumes), conventions)
 
 
-def frame_checked(inputs: list[Volume], conventions: dict) -> ModelFrame:
-    """`model_frame` of volumes `check_volumes` has already checked (grids, finite values)."""
+def frame_checked(inputs: list[Volume], conventions: dict, missing: Sequence[int] = ()) -> ModelFrame:
+    """`model_frame` of volumes `check_volumes` has already checked (grids, finite values). The
+    channels in `missing` stand for absent sequences: they are 0 in `normalized`, without
+    normalization parameters, and take no part in the foreground."""
     axis = str(conventions.get("axis", "axial"))
     array_axis(axis)
     code = conventions.get("orientation")
@@ -108,11 +110,13 @@ def frame_checked(inputs: list[Volume], conventions: dict) -> ModelFrame:
         resampled_inplane = resampled[0] is not framed[0]
         framed = resampled
     arrays = [volume.array.astype(np.float32, copy=False) for volume in framed]
-    foreground = foreground_mask(arrays)
+    foreground = foreground_mask([array for index, array in enumerate(arrays) if index not in missing])
     spec = conventions.get("normalization") or {"kind": "mr", "options": {}}
-    params = [normalization.fit_normalization(array, kind=spec.get("kind", "mr"), foreground=foreground,
-                                              **(spec.get("options") or {})) for array in arrays]
-    normalized = np.stack([to_slices(normalization.normalize(array, p).astype(np.float32), axis)
+    params = [None if index in missing else
+              normalization.fit_normalization(array, kind=spec.get("kind", "mr"), foreground=foreground,
+                                              **(spec.get("options") or {})) for index, array in enumerate(arrays)]
+    normalized = np.stack([to_slices(np.zeros_like(array) if p is None else
+                                     normalization.normalize(array, p).astype(np.float32), axis)
                            for array, p in zip(arrays, params)], axis=1)
     return ModelFrame(framed, code, orientation_of(inputs[0]), resampled_inplane, axis, foreground, params, normalized)
 

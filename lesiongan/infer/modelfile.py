@@ -134,6 +134,12 @@ class ModelFile:
         return list(self.conventions["modalities"])
 
     @property
+    def optional_modalities(self) -> list[str]:
+        """Modalities an input may lack: the model was trained with them absent (set to 0) at
+        times, so it runs on fewer sequences, at the quality its metrics record for that case."""
+        return list(self.conventions.get("optional_modalities", []))
+
+    @property
     def threshold(self) -> float:
         return float(self.conventions.get("threshold", DEFAULT_THRESHOLD))
 
@@ -332,6 +338,10 @@ def _validate(path: Path, payload: Any) -> None:
     modalities = conventions["modalities"]
     if not isinstance(modalities, list) or not all(isinstance(m, str) and m for m in modalities):
         raise ModelFileError(path, f"its modalities {modalities!r} are not a list of names")
+    optional = conventions.get("optional_modalities", [])
+    if not isinstance(optional, list) or not all(isinstance(m, str) and m in modalities[1:] for m in optional):
+        raise ModelFileError(path, f"its optional modalities {optional!r} are not a list of its modalities "
+                                   "after the first")
     _check_conventions(path, conventions)
     threshold = conventions.get("threshold", DEFAULT_THRESHOLD)
     if not isinstance(threshold, (int, float)) or not math.isfinite(threshold):

@@ -27,6 +27,8 @@ Beyond the paper (all off by default, so the defaults are Eq. 1):
 - `augment`: each batch varied by `data.augmentation.SliceAugmentation` (lesion contrast
   rescaled or reversed against the twin, tissue intensity curves, left-right flips), so a
   few dozen phantom cases teach more than their own lesions.
+- `drop_modalities` (with `augment`, several modalities): the probability that a slice loses
+  some of its sequences after the first, so one model also serves cases that lack them.
 - `generator`: "resnet" (Table I) or "unet", a U-Net with the same global shortcut
   (`nets.unet.ShortcutUNet`, widths `ngf` * 2**level, `unet_depth` poolings).
 - `gate` (U-Net only): G_A2N also predicts a gate in [0, 1] that scales its change, and
@@ -122,6 +124,7 @@ class AntGAN(Method):
         shortcut: bool = True
         gate: bool = False
         augment: bool = False
+        drop_modalities: float = 0.0
         lambda_gate: float = 1.0
         cycle_ac: bool = True
         cycle_nc: bool = True
@@ -156,9 +159,14 @@ class AntGAN(Method):
         self.make_optimizer("D", ["D_N", "D_A"], decay=self.adversarial)  # D never steps without an adversary
         # One pool per discriminator, each with its own stream of random draws.
         self.pools = {"D_N": HistoryPool(o.pool_size, seed * 2 + 1), "D_A": HistoryPool(o.pool_size, seed * 2 + 2)}
-        self.augmentation = SliceAugmentation() if o.augment else None
+        self.augmentation = SliceAugmentation(drop_modalities=o.drop_modalities) if o.augment else None
         self.augment_rng = torch.Generator().manual_seed(seed * 2 + 3)
         self.roles = {"a2n": "G_A2N", "n2a": "G_N2A", **({"reconstructor": "R"} if "R" in self.networks else {})}
+
+    def optional_modalities(self, modalities: list[str]) -> list[str]:
+        """With `drop_modalities`, every sequence after the first was absent in some batches."""
+        o = self.options
+        return list(modalities[1:]) if o.augment and o.drop_modalities > 0 else []
 
     @property
     def adversarial(self) -> bool:
@@ -198,7 +206,8 @@ class AntGAN(Method):
         twin = batch.get("abnormal_truth")
         lesion, mask, twin = augmentation(from_net(batch["abnormal"]), batch["abnormal_mask"],
                                           None if twin is None else from_net(twin), rng)
-        healthy, = augmentation.flips(augmentation.tissue_curves([from_net(batch["healthy"])], rng), rng)
+        healthy, = augmentation.flips(augmentation.drop_channels(
+            augmentation.tissue_curves([from_net(batch["healthy"])], rng), rng), rng)
         batch["abnormal"], batch["abnormal_mask"], batch["healthy"] = to_net(lesion), mask, to_net(healthy)
         if twin is not None:
             batch["abnormal_truth"] = to_net(twin)

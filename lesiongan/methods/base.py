@@ -189,6 +189,10 @@ class Method:
         """Titled (N, 1 or 3, H, W) tensors in [0, 1] for the sample grid; called under no_grad."""
         raise NotImplementedError
 
+    def optional_modalities(self, modalities: list[str]) -> list[str]:
+        """The modalities the trained networks can do without (the model file records them)."""
+        return []
+
     def extra_state(self) -> dict[str, Any]:
         """State besides networks, optimizers, schedules and scaler (history pools...)."""
         return {}

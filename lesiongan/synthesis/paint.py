@@ -103,8 +103,8 @@ def paint_lesion(volumes: Volume | Sequence[Volume], region: Volume, model: Mode
     """
     started = time.perf_counter()
     inputs = [volumes] if isinstance(volumes, Volume) else list(volumes)
-    if not inputs:
-        raise VolumeError("volumes", "no input volume given")
+    if not inputs or inputs[0] is None:
+        raise VolumeError("volumes", "no input volume given (the first modality is needed)")
     if not isinstance(blend_margin_mm, (int, float)) or not np.isfinite(blend_margin_mm) or blend_margin_mm < 0:
         raise InputError("blend margin", f"must be a number of mm >= 0, got {blend_margin_mm!r}")
     if not region.same_grid(inputs[0]):
@@ -121,7 +121,7 @@ def paint_lesion(volumes: Volume | Sequence[Volume], region: Volume, model: Mode
     axis = slice_array_axis(inputs[0], model)
     touched = np.flatnonzero(np.moveaxis(weight > 0, axis, 0).reshape(weight.shape[axis], -1).any(axis=1))
     start, stop = int(touched[0]), int(touched[-1]) + 1
-    slabs = [_slab(volume, axis, start, stop) for volume in inputs]
+    slabs = [None if volume is None else _slab(volume, axis, start, stop) for volume in inputs]
     extra = None
     if role == "reconstructor":
         extra = _slab(region.with_array(painted.astype(np.float32)), axis, start, stop)
@@ -135,6 +135,8 @@ def paint_lesion(volumes: Volume | Sequence[Volume], region: Volume, model: Mode
     blended = slab_weight > 0
     outputs = []
     for volume, generated in zip(inputs, inference.outputs):
+        if volume is None:  # a sequence the model can do without, not given
+            continue
         array = np.array(volume.array, dtype=np.float32, copy=True)
         part = array[window_t]  # a view: written in place below
         change = generated.array.astype(np.float32) - part

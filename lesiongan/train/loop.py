@@ -318,6 +318,9 @@ def export_model(run: RunFolder, method: Method, slices: Any, config: TrainConfi
 
     conventions = dict(getattr(slices, "meta", {}) or {})
     conventions.setdefault("modalities", list(config.modalities))
+    optional = method.optional_modalities(list(conventions["modalities"]))
+    if optional:
+        conventions["optional_modalities"] = optional
     provenance = {
         "method": method.name,
         "preset": config.preset or method.default_preset,

@@ -1,0 +1,101 @@
+"""A model trained with sequences missing runs on cases that lack them: the engine passes an
+absent sequence as 0 (as training did), `infer` and `evaluate` find the sequences a case has."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lesiongan.data.augmentation import SliceAugmentation
+from lesiongan.errors import ModelFileError, VolumeError
+from lesiongan.infer.cases import group_cases, output_paths
+from lesiongan.infer.engine import run_model
+from lesiongan.infer.modelfile import load_model
+from test_infer_support import CeilingGenerator, brain_volume, write_model
+
+MODALITIES = ("flair", "t1", "t2")
+
+
+class ChannelSpy(CeilingGenerator):
+    """The ceiling generator that keeps the last input batch it saw."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen = x.detach().clone()
+        return super().forward(x)
+
+
+def _model(tmp_path, optional=("t1", "t2"), name="m.pt"):
+    conventions = {"optional_modalities": list(optional)} if optional else {}
+    return load_model(write_model(tmp_path / name, modalities=MODALITIES, ceiling=0.0, conventions=conventions))
+
+
+def test_absent_optional_sequences_go_in_as_zero_and_give_no_output(tmp_path):
+    model = _model(tmp_path)
+    flair, t2 = brain_volume(seed=1), brain_volume(seed=3)
+    spy = ChannelSpy(3, 3, ceiling=0.0)
+    spy.load_state_dict(model.network("a2n", "cpu").state_dict())
+    model._cache[("a2n", "cpu")] = spy.eval()
+    result = run_model([flair, None, t2], model, device="cpu")
+    assert result.outputs[1] is None and result.outputs[0] is not None and result.outputs[2] is not None
+    # t1 went in as 0 in data intensities (-1 in the network's range), as training dropped it
+    assert (spy.seen[:, 1] == -1).all()
+    assert (spy.seen[:, 0] > -1).any() and (spy.seen[:, 2] > -1).any()
+    assert result.mask.array.any()  # the bright blob of the flair is still found
+    # a lone volume is the first modality, the rest absent; the same as naming them None
+    alone, padded = run_model(flair, model, device="cpu"), run_model([flair, None, None], model, device="cpu")
+    assert np.array_equal(alone.output.array, padded.output.array)
+    assert alone.outputs[1:] == (None, None)
+
+
+def test_a_model_without_optional_sequences_still_needs_all(tmp_path):
+    model = _model(tmp_path, optional=())
+    with pytest.raises(ModelFileError, match="3 channel"):
+        run_model(brain_volume(), model, device="cpu")
+    with pytest.raises(VolumeError, match="volume 1"):
+        run_model([brain_volume(), None, brain_volume()], model, device="cpu")
+
+
+def test_only_the_named_sequences_may_be_absent(tmp_path):
+    model = _model(tmp_path, optional=("t2",))
+    with pytest.raises(VolumeError, match="t1.*is missing.*needs flair, t1"):
+        run_model([brain_volume(), None, brain_volume()], model, device="cpu")
+    with pytest.raises(VolumeError, match="flair"):
+        run_model([None, brain_volume(), brain_volume()], model, device="cpu")
+
+
+def test_a_file_may_only_name_later_modalities_optional(tmp_path):
+    with pytest.raises(ModelFileError, match="optional modalities"):
+        load_model(write_model(tmp_path / "bad.pt", modalities=MODALITIES, conventions={"optional_modalities": ["flair"]}))
+    with pytest.raises(ModelFileError, match="optional modalities"):
+        load_model(write_model(tmp_path / "bad2.pt", modalities=MODALITIES, conventions={"optional_modalities": "t1"}))
+
+
+def test_cases_keep_the_sequences_they_have(tmp_path):
+    for name in ("a_flair", "a_t2", "b_flair", "b_t1", "b_t2"):
+        (tmp_path / f"{name}.nii.gz").write_bytes(b"")
+    files = sorted(tmp_path.glob("*_flair.nii.gz"))
+    cases = group_cases(files, list(MODALITIES), optional=("t1", "t2"))
+    assert cases == [[tmp_path / "a_flair.nii.gz", None, tmp_path / "a_t2.nii.gz"],
+                     [tmp_path / "b_flair.nii.gz", tmp_path / "b_t1.nii.gz", tmp_path / "b_t2.nii.gz"]]
+    assert set(output_paths(cases[0], tmp_path / "out")) == {"healthy 0", "healthy 2", "diff", "mask"}
+    lone = tmp_path / "scan.nii.gz"
+    lone.write_bytes(b"")
+    assert group_cases([lone], list(MODALITIES), optional=("t1", "t2")) == [[lone, None, None]]
+    from lesiongan.errors import LayoutError
+    with pytest.raises(LayoutError, match="sibling"):
+        group_cases(files, list(MODALITIES))  # no sequence optional: a missing t1 is an error
+
+
+def test_dropping_keeps_the_first_channel_and_zeroes_the_same_channels_of_aligned_tensors():
+    g = torch.Generator().manual_seed(0)
+    lesion, twin = torch.rand(64, 3, 8, 8) + 0.1, torch.rand(64, 3, 8, 8) + 0.1
+    dropped_lesion, dropped_twin = SliceAugmentation(drop_modalities=0.5).drop_channels([lesion, twin], g)
+    gone = dropped_lesion.flatten(2).amax(-1) == 0
+    assert torch.equal(gone, dropped_twin.flatten(2).amax(-1) == 0)  # the same channels in both
+    assert not gone[:, 0].any() and gone[:, 1:].any() and not gone[:, 1:].all()
+    kept = ~gone[:, :, None, None].expand_as(lesion)
+    assert torch.equal(dropped_lesion[kept], lesion[kept])
+    assert SliceAugmentation().drop_channels([lesion], g)[0] is lesion  # off by default
+    with pytest.raises(ValueError, match="drop_modalities"):
+        SliceAugmentation(drop_modalities=1.5)
