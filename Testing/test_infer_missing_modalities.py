@@ -99,3 +99,21 @@ def test_dropping_keeps_the_first_channel_and_zeroes_the_same_channels_of_aligne
     assert SliceAugmentation().drop_channels([lesion], g)[0] is lesion  # off by default
     with pytest.raises(ValueError, match="drop_modalities"):
         SliceAugmentation(drop_modalities=1.5)
+
+
+def test_infer_runs_a_lone_flair_through_a_model_that_can_do_without_the_rest(tmp_path):
+    from lesiongan.cli import main
+    from lesiongan.data.volume import read_volume, write_volume
+
+    model_path = write_model(tmp_path / "m.pt", modalities=MODALITIES, ceiling=0.0,
+                             conventions={"optional_modalities": ["t1", "t2"]})
+    source = tmp_path / "in" / "scan.nii.gz"
+    source.parent.mkdir()
+    write_volume(brain_volume(seed=4), source)
+    before = source.read_bytes()
+    assert main(["infer", "--model", str(model_path), "--input", str(source), "--output-dir", str(tmp_path / "out"),
+                 "--device", "cpu"]) == 0
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert written == ["scan_diff.nii.gz", "scan_healthy.nii.gz", "scan_mask.nii.gz"]
+    assert read_volume(tmp_path / "out" / "scan_mask.nii.gz", allow_empty=True).array.any()
+    assert source.read_bytes() == before
