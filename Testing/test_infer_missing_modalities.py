@@ -48,6 +48,19 @@ def test_absent_optional_sequences_go_in_as_zero_and_give_no_output(tmp_path):
     assert alone.outputs[1:] == (None, None)
 
 
+def test_an_absent_sequence_has_no_say_in_the_difference_map(tmp_path):
+    model = _model(tmp_path)
+    shifts_t1 = CeilingGenerator(3, 3, ceiling=1.0)  # identity, but every t1 pixel raised
+    with torch.no_grad():
+        shifts_t1.mix.bias[1] = 0.5
+    model._cache[("a2n", "cpu")] = shifts_t1.eval()
+    flair = brain_volume(seed=1)
+    given = run_model([flair, brain_volume(seed=2), brain_volume(seed=3)], model, device="cpu", min_component_size=0)
+    assert given.difference.array.max() > 0.2
+    absent = run_model([flair, None, brain_volume(seed=3)], model, device="cpu")
+    assert absent.difference.array.max() < 1e-5 and not absent.mask.array.any()
+
+
 def test_a_model_without_optional_sequences_still_needs_all(tmp_path):
     model = _model(tmp_path, optional=())
     with pytest.raises(ModelFileError, match="3 channel"):

@@ -339,6 +339,7 @@ class SliceInferer:
                                          target, batch, progress, cancel,
                                          np.pad(foreground_slices[active], [(0, 0), *pads]) if self.crop else None)
             change[active] = run[unpad]
+            change[:, list(missing)] = 0.0  # an absent sequence has no output, and no say in the map
         elif progress is not None:
             progress(0, 0)
 
