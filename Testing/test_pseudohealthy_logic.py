@@ -11,7 +11,7 @@ import vtk
 from scipy import ndimage
 
 from lesiongan.data.volume import Volume
-from lesiongan.errors import Cancelled, InputError, ModelFileError
+from lesiongan.errors import Cancelled, InputError, ModelFileError, VolumeError
 from lesiongan.infer.modelfile import save_model
 from lesiongan.nets import build_network
 from PseudoHealthyLib import PseudoHealthyLogic
@@ -229,3 +229,32 @@ def test_heatmap_prefers_slicers_inferno(case):
     before = built.nodeCount()
     assert logic.heatmapColorNode() is inferno
     assert built.nodeCount() == before
+
+
+def test_other_sequences_reach_the_model_and_an_optional_one_may_be_left_out(case, tmp_path):
+    built, inputNode, logic = case
+    torch.manual_seed(1)
+    net = build_network("resnet_generator", in_channels=2, out_channels=2, ngf=4, n_blocks=1, shortcut=True)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.normal_(0.0, 0.2)
+    conventions = {"modalities": ["flair", "t1"], "optional_modalities": ["t1"]}
+    twoSequences = save_model(tmp_path / "two.pt", method="antgan", networks={"a2n": net},
+                              conventions=conventions, provenance={})
+    volume = volumeFromNode(inputNode)
+    t1Node = built.addVolume(volume.with_array(volume.array[::-1].copy()), name="CaseT1")
+    t1Before = slicer.util.arrayFromVolume(t1Node).copy()
+    assert logic.missingSequences(twoSequences) == ["t1"] and logic.missingSequences(twoSequences, {"t1": t1Node}) == []
+    withT1 = _array(built.scene, logic.process(inputNode, twoSequences, otherSequences={"t1": t1Node},
+                                               createNew=True).differenceNodeID)
+    alone = _array(built.scene, logic.process(inputNode, twoSequences, createNew=True).differenceNodeID)
+    assert not np.allclose(withT1, alone)  # the T1 went into the network
+    assert np.array_equal(slicer.util.arrayFromVolume(t1Node), t1Before)
+    with pytest.raises(InputError, match="t2 is not a sequence this model takes"):
+        logic.process(inputNode, twoSequences, otherSequences={"t2": t1Node})
+    needsT1 = save_model(tmp_path / "needs.pt", method="antgan", networks={"a2n": net},
+                         conventions={"modalities": ["flair", "t1"]}, provenance={})
+    nodes = built.nodeCount()
+    with pytest.raises(VolumeError, match="volume 1"):
+        logic.process(inputNode, needsT1)
+    assert built.nodeCount() == nodes

@@ -87,12 +87,16 @@ class PseudoHealthyLogic(SceneLogic):
     # ---------------------------------------------------------------- process
     def process(self, inputVolume: slicer.vtkMRMLScalarVolumeNode, model: object = None,
                 threshold: float | None = None,
-                device: str = "auto", *, limitToForeground: bool = True, minimumComponentSize: int | None = None,
+                device: str = "auto", *, otherSequences: dict | None = None,
+                limitToForeground: bool = True, minimumComponentSize: int | None = None,
                 batchSize: int | None = None, createNew: bool = False, heatmapOpacity: float | None = None,
                 progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
                 ) -> PseudoHealthyResult:
         """Run the model on `inputVolume` and add (or update) the output nodes.
 
+        `inputVolume` is the model's first modality (FLAIR for the shipped model). A model that
+        takes more sequences gets them from `otherSequences` ({"t1": node, ...}, co-registered
+        with the input); one it can do without may be left out (see `missingSequences`).
         `threshold` None is the model file's own (calibrated) threshold, and
         `minimumComponentSize` None the model file's own (0 for a file without one).
         A second run on the same input updates the nodes of the first unless `createNew`.
@@ -104,15 +108,15 @@ class PseudoHealthyLogic(SceneLogic):
 
         scene = self.scene
         self._checkInput(inputVolume)
-        volume = volumeFromNode(inputVolume)
         loadedModel = self.loadModel(model)
+        volumes = self._sequenceVolumes(inputVolume, loadedModel, otherSequences or {})
         if threshold is None:
             threshold = float(loadedModel.threshold)
         if minimumComponentSize is None:
             minimumComponentSize = int(loadedModel.conventions.get("min_component_size", 0))
         logging.info("PseudoHealthy: processing %s", inputVolume.GetName())
         started = time.perf_counter()
-        inference = engine.run_model(volume, loadedModel, role="a2n", threshold=threshold,
+        inference = engine.run_model(volumes, loadedModel, role="a2n", threshold=threshold,
                                      limit_to_foreground=limitToForeground,
                                      min_component_size=minimumComponentSize, device=device,
                                      batch_size=batchSize, progress=progress, cancel=cancel)
@@ -140,6 +144,24 @@ class PseudoHealthyLogic(SceneLogic):
         logging.info("PseudoHealthy: done in %.1f s on %s", seconds, inference.device)
         return self._result(outputs, threshold, maskVoxels, seconds=seconds, device=str(inference.device),
                             slicesRun=int(inference.slices_run))
+
+    def missingSequences(self, model: object = None, otherSequences: dict | None = None) -> list[str]:
+        """The model's sequences after the first that `otherSequences` does not give (the panel
+        says the result then rests on fewer sequences)."""
+        return [m for m in self.loadModel(model).modalities[1:] if m not in (otherSequences or {})]
+
+    def _sequenceVolumes(self, inputVolume, model, otherSequences: dict) -> list:
+        """The volumes in the model's modality order: the input first, then `otherSequences`
+        (None where one is not given: the engine refuses that unless the model can do without it)."""
+        unknown = sorted(set(otherSequences) - set(model.modalities[1:]))
+        if unknown:
+            raise InputError("other sequences", f"{', '.join(unknown)} is not a sequence this model takes after "
+                                                f"the input ({', '.join(model.modalities)})")
+        for node in otherSequences.values():
+            self._checkInput(node)
+        return [volumeFromNode(inputVolume)] + [
+            volumeFromNode(otherSequences[m]) if otherSequences.get(m) is not None else None
+            for m in model.modalities[1:]]
 
     def rethreshold(self, inputVolume: slicer.vtkMRMLScalarVolumeNode, threshold: float, *,
                     limitToForeground: bool | None = None,
