@@ -70,6 +70,7 @@ class PseudoHealthyWidget(ModelPanelWidget):
     def __init__(self, parent=None, logic=None) -> None:
         super().__init__(parent, logic)
         self._thresholdModel = None  # the model whose own threshold the panel has taken
+        self._sequenceSelectors: dict = {}  # modality -> node selector, for the model's sequences after the input
 
     def connectPanel(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -109,10 +110,44 @@ class PseudoHealthyWidget(ModelPanelWidget):
             self.ui.statusLabel.text = _("Cannot read the model: {error}").format(error=error)
             return
         self.fillThresholdPresets(threshold)
+        loaded = self.logic.loadModel(self.models.resolvedPath(self.showProgress))
+        self.showSequenceSelectors(loaded.modalities, loaded.optional_modalities)
         self._thresholdModel = path
         self._parameterNode.threshold = threshold
         self._parameterNode.minimumComponentSize = self.logic.modelMinimumComponentSize(
             self.models.resolvedPath(self.showProgress))
+
+    def showSequenceSelectors(self, modalities: list, optional: list) -> None:
+        """One volume selector per sequence the model takes after the input volume (its first
+        modality), under it in the Inputs section; a sequence the model can do without may stay
+        empty. A one-sequence model shows none."""
+        if list(self._sequenceSelectors) == list(modalities[1:]):
+            return
+        layout = self.ui.inputsCollapsibleButton.layout()  # the Inputs form
+        for selector in self._sequenceSelectors.values():
+            layout.removeRow(selector)
+        self._sequenceSelectors = {}
+        for modality in modalities[1:]:
+            selector = slicer.qMRMLNodeComboBox()
+            selector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
+            selector.showChildNodeTypes = False  # no labelmaps
+            selector.noneEnabled = modality in optional
+            selector.addEnabled = False
+            selector.removeEnabled = False
+            selector.setMRMLScene(slicer.mrmlScene)
+            selector.setCurrentNode(None)
+            selector.toolTip = _("The {name} of the same case, co-registered with the input volume.").format(
+                name=modality.upper()) + (_(" Optional: without it the model uses the other sequences.")
+                                          if modality in optional else "")
+            selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateButtons)
+            label = _("{name} (optional):") if modality in optional else _("{name}:")
+            layout.addRow(label.format(name=modality.upper()), selector)
+            self._sequenceSelectors[modality] = selector
+
+    def otherSequences(self) -> dict:
+        """The sequences chosen in the extra selectors: {modality: volume node}."""
+        return {modality: selector.currentNode() for modality, selector in self._sequenceSelectors.items()
+                if selector.currentNode() is not None}
 
     def onThresholdPreset(self, index: int) -> None:
         value = self.ui.thresholdPresetComboBox.itemData(index)
@@ -125,10 +160,12 @@ class PseudoHealthyWidget(ModelPanelWidget):
             self.ui.applyButton.enabled = True
             return
         self.ui.applyButton.text = _("Apply")
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume and self.models.currentData())
+        needed = [selector for selector in self._sequenceSelectors.values() if not selector.noneEnabled]
+        ready = bool(self._parameterNode and self._parameterNode.inputVolume and self.models.currentData()
+                     and all(selector.currentNode() is not None for selector in needed))
         self.ui.applyButton.enabled = ready
         self.ui.applyButton.toolTip = _("Make the pseudo-healthy volume, heatmap and mask") if ready else _(
-            "Select an input volume and a model")
+            "Select an input volume, a model and the sequences it needs")
 
     # ------------------------------------------------------------ running
     def onApplyButton(self) -> None:
@@ -139,13 +176,18 @@ class PseudoHealthyWidget(ModelPanelWidget):
                 self.useModelThreshold(download=True)
             return self.logic.process(
                 parameters.inputVolume, self.models.resolvedPath(self.showProgress), threshold=parameters.threshold,
-                device=parameters.device, limitToForeground=parameters.limitToForeground,
+                device=parameters.device, otherSequences=self.otherSequences(), limitToForeground=parameters.limitToForeground,
                 minimumComponentSize=parameters.minimumComponentSize, createNew=parameters.createNew,
                 heatmapOpacity=parameters.heatmapOpacity, progress=progress, cancel=cancel)
 
         def finished(result) -> None:
-            self.ui.statusLabel.text = _("Done in {seconds:.1f} s on {device}; mask: {voxels} voxels.").format(
+            text = _("Done in {seconds:.1f} s on {device}; mask: {voxels} voxels.").format(
                 seconds=result.seconds, device=result.device, voxels=result.maskVoxels)
+            missing = [m for m in self._sequenceSelectors if m not in self.otherSequences()]
+            if missing:
+                text += " " + _("Without {names}: a sequence more may find more.").format(
+                    names=", ".join(m.upper() for m in missing))
+            self.ui.statusLabel.text = text
 
         self.runCancellable(_("Pseudo-healthy synthesis failed."), work, finished)
 

@@ -158,3 +158,35 @@ def test_a_failed_run_and_a_failed_install_are_shown_in_a_dialog(app, modelPath,
     assert dialog["text"].startswith("LesionGAN could not install what it needs.")
     assert "CalledProcessError" in dialog["detailedText"]
     assert panel.widget.logic.outputNodes(inputNode) == {}
+
+
+def test_a_model_of_several_sequences_gets_a_selector_for_each_after_the_input(app, modelPath, tmp_path):  # noqa: F811
+    torch.manual_seed(1)
+    net = build_network("resnet_generator", in_channels=3, out_channels=3, ngf=4, n_blocks=1, shortcut=True)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.normal_(0.0, 0.2)
+    path = str(save_model(tmp_path / "three.pt", method="antgan", networks={"a2n": net}, provenance={},
+                          conventions={"modalities": ["flair", "t1", "t2"], "optional_modalities": ["t2"]}))
+    panel, inputNode = openWithModel(app, path)
+    selectors = panel.widget._sequenceSelectors
+    assert list(selectors) == ["t1", "t2"]
+    assert not selectors["t1"].noneEnabled and selectors["t2"].noneEnabled  # T1 is needed, T2 is not
+    assert not panel.ui.applyButton.enabled  # until the needed T1 is chosen
+    volume = volumeFromNode(inputNode)
+    t1Node = app.scene.addVolume(volume.with_array(volume.array[::-1].copy()), name="CaseT1")
+    selectors["t1"].setCurrentNode(t1Node)
+    assert panel.ui.applyButton.enabled
+    click(panel.ui.applyButton)
+    assert panel.ui.statusLabel.text.startswith("Done in ") and "Without T2" in panel.ui.statusLabel.text
+    withoutT2 = slicer.util.arrayFromVolume(panel.widget.logic.outputNodes(inputNode)["difference"]).copy()
+    selectors["t2"].setCurrentNode(t1Node)
+    click(panel.ui.applyButton)
+    assert "Without" not in panel.ui.statusLabel.text
+    withT2 = slicer.util.arrayFromVolume(panel.widget.logic.outputNodes(inputNode)["difference"])
+    assert not np.allclose(withT2, withoutT2)  # the T2 selector's node went into the network
+
+    app.fileDialogAnswers.append(modelPath)  # back to a one-sequence model: the extra selectors go
+    choose(panel.ui.modelComboBox, "Browse...")
+    assert panel.widget._sequenceSelectors == {}
+    assert panel.ui.inputsCollapsibleButton.layout().rowCount() == 3  # input, model, device
