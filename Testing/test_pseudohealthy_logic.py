@@ -22,15 +22,21 @@ from slicer_scene import SlicerScene, obliqueGeometryVolume, slicer_scene  # noq
 OUTPUT_IDS = ("pseudoHealthyNodeID", "differenceNodeID", "maskNodeID", "segmentationNodeID", "foregroundNodeID")
 
 
-@pytest.fixture(scope="module")
-def modelPath(tmp_path_factory):
+def randomGenerator(channels: int, seed: int = 0) -> torch.nn.Module:
     """A tiny generator with random weights: untrained, but its output differs from its input
     (a fresh shortcut generator is the identity and would leave an empty difference map)."""
-    torch.manual_seed(0)
-    net = build_network("resnet_generator", in_channels=1, out_channels=1, ngf=4, n_blocks=1, shortcut=True)
+    torch.manual_seed(seed)
+    net = build_network("resnet_generator", in_channels=channels, out_channels=channels, ngf=4, n_blocks=1,
+                        shortcut=True)
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.normal_(0.0, 0.2)
+    return net
+
+
+@pytest.fixture(scope="module")
+def modelPath(tmp_path_factory):
+    net = randomGenerator(1)
     return save_model(tmp_path_factory.mktemp("model") / "tiny.pt", method="antgan", networks={"a2n": net},
                       conventions={"modalities": ["flair"]}, provenance={"dataset": "synthetic test"})
 
@@ -200,11 +206,7 @@ def test_bad_inputs_are_named(case, modelPath, tmp_path):
 
 def test_the_threshold_is_the_models_own_unless_given(case, tmp_path):
     built, inputNode, logic = case
-    torch.manual_seed(0)
-    net = build_network("resnet_generator", in_channels=1, out_channels=1, ngf=4, n_blocks=1, shortcut=True)
-    with torch.no_grad():
-        for parameter in net.parameters():
-            parameter.normal_(0.0, 0.2)
+    net = randomGenerator(1)
     calibrated = save_model(tmp_path / "calibrated.pt", method="antgan", networks={"a2n": net},
                             conventions={"modalities": ["flair"], "threshold": 0.3, "min_component_size": 50},
                             provenance={})
@@ -233,11 +235,7 @@ def test_heatmap_prefers_slicers_inferno(case):
 
 def test_other_sequences_reach_the_model_and_an_optional_one_may_be_left_out(case, tmp_path):
     built, inputNode, logic = case
-    torch.manual_seed(1)
-    net = build_network("resnet_generator", in_channels=2, out_channels=2, ngf=4, n_blocks=1, shortcut=True)
-    with torch.no_grad():
-        for parameter in net.parameters():
-            parameter.normal_(0.0, 0.2)
+    net = randomGenerator(2, seed=1)
     conventions = {"modalities": ["flair", "t1"], "optional_modalities": ["t1"]}
     twoSequences = save_model(tmp_path / "two.pt", method="antgan", networks={"a2n": net},
                               conventions=conventions, provenance={})
