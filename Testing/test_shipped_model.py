@@ -27,13 +27,21 @@ def model():
     return load_model(default_model_path())
 
 
-@pytest.fixture(scope="module")
-def scores(model) -> list[dict[str, float]]:
+def _inputs(case, model, sequences: str) -> list:
+    """The case's volumes in the model's order: every sequence, or the FLAIR alone (the others absent)."""
+    if sequences == "flair":
+        return [case.volume(case.images["flair"].astype(np.float32))]
+    return [case.volume(case.images[m].astype(np.float32)) for m in model.modalities]
+
+
+@pytest.fixture(scope="module", params=["all", "flair"])
+def scores(request, model) -> list[dict[str, float]]:
     rows = []
     for seed in (0, 3):  # brats-size plain phantom cases, none of them a training case
         case = make_case(seed, size="brats")
-        image = case.volume(case.images["flair"].astype(np.float32))
-        result = run_model(image, model, device="cpu")
+        inputs = _inputs(case, model, request.param)
+        result = run_model(inputs, model, device="cpu")
+        image = inputs[0]
         foreground = result.foreground.array > 0
         params = fit_normalization(image.array, foreground=foreground)
         rows.append(score_case(normalize(image.array, params), normalize(result.output.array, params),
@@ -55,7 +63,8 @@ def test_shipped_model_moves_the_lesion_towards_the_healthy_truth(scores):
     assert np.mean([row["psnr_lesion"] - row["psnr_lesion_input"] for row in scores]) > GAIN_FLOOR
 
 
-def test_shipped_model_marks_little_of_a_healthy_brain(model):
+@pytest.mark.parametrize("sequences", ["all", "flair"])
+def test_shipped_model_marks_little_of_a_healthy_brain(model, sequences):
     case = make_case(9, size="brats", lesion=False, randomization="train")
-    result = run_model(case.volume(case.images["flair"].astype(np.float32)), model, device="cpu")
+    result = run_model(_inputs(case, model, sequences), model, device="cpu")
     assert result.mask.array[result.foreground.array > 0].mean() < HEALTHY_MARKED_CEILING

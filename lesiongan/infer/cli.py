@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, nargs="+", action="extend",
                         help="input volume(s); for a multi-modal model, one per modality or a BraTS file "
-                             "whose sibling sequences are found")
+                             "whose sibling sequences are found (a sequence the model can do without may be "
+                             "missing; a lone file is its first modality)")
     source.add_argument("--input-dir", type=Path, help="folder of input volumes (searched recursively)")
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--threshold", type=threshold_argument, default=None,
