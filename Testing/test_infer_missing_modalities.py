@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lesiongan.data.augmentation import SliceAugmentation
-from lesiongan.errors import ModelFileError, VolumeError
+from lesiongan.errors import InputError, ModelFileError, VolumeError
 from lesiongan.infer.cases import group_cases, output_paths
 from lesiongan.infer.engine import run_model
 from lesiongan.infer.modelfile import load_model
@@ -110,7 +110,7 @@ def test_dropping_keeps_the_first_channel_and_zeroes_the_same_channels_of_aligne
     kept = ~gone[:, :, None, None].expand_as(lesion)
     assert torch.equal(dropped_lesion[kept], lesion[kept])
     assert SliceAugmentation().drop_channels([lesion], g)[0] is lesion  # off by default
-    with pytest.raises(ValueError, match="drop_modalities"):
+    with pytest.raises(InputError, match="drop_modalities"):
         SliceAugmentation(drop_modalities=1.5)
 
 

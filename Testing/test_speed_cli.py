@@ -63,10 +63,12 @@ def test_speed_train_times_the_demo_recipe_on_slices_with_twins(tmp_path, capsys
     """--preset twin-gate times the demo model's step (gated U-Net, twins, augmentation)."""
     out = tmp_path / "train.json"
     args = ["speed", "train", "--preset", "twin-gate", "--ngf", "4", "--size", "32", "--batch-size", "2",
-            "--iterations", "2", "--device", "cpu", "--json", str(out)]
+            "--iterations", "2", "--device", "cpu", "--channels", "3", "--set", "drop_modalities=0.5", "--json", str(out)]
     assert main(args) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["setup"]["preset"] == "twin-gate" and report["setup"]["generator"] == "unet"
+    assert report["setup"]["channels"] == 3 and report["setup"]["compiled"] is False
+    assert report["shipped"]["peak_memory_mb"] >= 0 and report["setup"]["warmup_seconds"] > 0
     assert "ANT-GAN step, preset twin-gate" in capsys.readouterr().out
 
 
@@ -84,6 +86,16 @@ def test_the_old_name_bench_still_runs_speed_with_a_note(tmp_path, capsys):
     # an error under the old name is reported by the new one
     assert main(["bench", "train", "--size", "30", "--device", "cpu"]) == 1
     assert "lesiongan speed: error: --size" in capsys.readouterr().err
+
+
+def test_speed_train_refuses_a_bad_option_or_channel_count(capsys):
+    common = ["speed", "train", "--preset", "twin-gate", "--ngf", "4", "--size", "32", "--iterations", "1", "--device", "cpu"]
+    assert main(common + ["--set", "drop_modalities=lots"]) != 0
+    assert "option drop_modalities of antgan: must be a number" in capsys.readouterr().err
+    assert main(common + ["--set", "drop_modalities=1.5", "--set", "augment=true"]) != 0
+    assert "drop_modalities: is a probability in [0, 1]" in capsys.readouterr().err
+    assert main(common + ["--channels", "0"]) != 0
+    assert "--channels" in capsys.readouterr().err
 
 
 def test_speed_refuses_bad_settings():

@@ -330,9 +330,9 @@ class _SyntheticSlices:
     truth: torch.Tensor
 
     @classmethod
-    def make(cls, count: int, size: int, seed: int) -> "_SyntheticSlices":
+    def make(cls, count: int, size: int, seed: int, channels: int = 1) -> "_SyntheticSlices":
         generator = torch.Generator().manual_seed(seed)
-        truth = 0.1 + 0.6 * torch.rand((count, 1, size, size), generator=generator)
+        truth = 0.1 + 0.6 * torch.rand((count, channels, size, size), generator=generator)
         masks = torch.zeros((count, 1, size, size))
         masks[: count // 2, :, size // 4 : size // 2, size // 4 : size // 2] = 1
         labels = (masks.flatten(1).amax(1) > 0).long()
@@ -340,27 +340,34 @@ class _SyntheticSlices:
 
 
 def measure_train(ngf: int, size: int, batch_size: int, iterations: int, device_name: str, n_blocks: int = 9,
-                  seed: int = 0, preset: str = "antgan") -> dict[str, Any]:
-    """The loop's ANT-GAN step (`preset`: the paper's, or twin-gate, the demo model's recipe)
-    against the plain CycleGAN step at the same width; iterations/s and images/s."""
+                  seed: int = 0, preset: str = "antgan", channels: int = 1, compile_networks: bool = False,
+                  options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The loop's ANT-GAN step (`preset`: the paper's, or twin-gate, the demo model's recipe, with
+    `options` on top) against the plain CycleGAN step at the same width, on `channels` sequences;
+    iterations/s and images/s. With `compile_networks` the step's networks go through
+    `torch.compile` first (the warm-up steps, compilation included, are reported)."""
     from .device import resolve_device
     from .methods import get_method, resolve_options
     from .train.loop import choose_amp, seed_everything
     from .train.sampler import SliceSampler
 
-    for name, value in (("--ngf", ngf), ("--size", size), ("--batch-size", batch_size), ("--iterations", iterations)):
+    for name, value in (("--ngf", ngf), ("--size", size), ("--batch-size", batch_size), ("--iterations", iterations),
+                        ("--channels", channels)):
         if value < 1:
             raise InputError(name, f"must be >= 1, not {value}")
     if size % 4:
         raise InputError("--size", f"must be a multiple of 4 (two stride-2 levels), not {size}")
     device = resolve_device(device_name)
     seed_everything(seed)
-    slices = _SyntheticSlices.make(max(8, 2 * batch_size), size, seed)
+    slices = _SyntheticSlices.make(max(8, 2 * batch_size), size, seed, channels)
     method_cls = get_method("antgan")
-    options = resolve_options(method_cls, preset, {"ngf": ngf, "n_blocks": n_blocks})
+    options = resolve_options(method_cls, preset, {**(options or {}), "ngf": ngf, "n_blocks": n_blocks})
     amp = choose_amp("auto", device)
-    method = method_cls(options, channels=1, device=device, amp=amp, total_steps=iterations + 1, seed=seed)
+    method = method_cls(options, channels=channels, device=device, amp=amp, total_steps=iterations + 1, seed=seed)
     method.train(True)
+    if compile_networks:  # the optimizers hold the same parameters: only the call goes through the compiler
+        for name in method.roles.values():
+            method.networks[name] = torch.compile(method.networks[name])
     sampler = SliceSampler(slices, seed=seed)
     step_counter = itertools.count()
 
@@ -369,14 +376,17 @@ def measure_train(ngf: int, size: int, batch_size: int, iterations: int, device_
         method.train_step(batch, next(step_counter))
         method.end_step()
 
-    plain = PlainCycleGAN(1, ngf, options["ndf"], n_blocks, device)
+    plain = PlainCycleGAN(channels, ngf, options["ndf"], n_blocks, device)
     real_a = to_net(slices.images[:batch_size]).to(device)
     real_b = to_net(slices.images[-batch_size:]).to(device)
 
     def plain_step() -> None:
         plain.step(real_a, real_b)
 
-    shipped_step()  # warm-up: first-call kernel choices, allocator growth
+    started = time.perf_counter()
+    shipped_step()  # warm-up: first-call kernel choices, allocator growth (and compilation)
+    shipped_step()
+    warmup = time.perf_counter() - started
     plain_step()
     shipped, reference = Timing([], 0.0), Timing([], 0.0)
     for _ in range(iterations):  # alternate, so a change in machine load hits both alike
@@ -395,8 +405,9 @@ def measure_train(ngf: int, size: int, batch_size: int, iterations: int, device_
         "benchmark": "train",
         "machine": machine_info(device),
         "setup": {"preset": preset, "generator": options["generator"], "ngf": ngf, "ndf": options["ndf"],
-                  "n_blocks": n_blocks, "size": size, "batch_size": batch_size,
-                  "iterations": iterations, "amp": amp or "off",
+                  "n_blocks": n_blocks, "size": size, "batch_size": batch_size, "channels": channels,
+                  "iterations": iterations, "amp": amp or "off", "compiled": compile_networks,
+                  "warmup_seconds": warmup,
                   "images_per_iteration": 2 * batch_size},
         "reference": summary(reference),
         "shipped": summary(shipped),

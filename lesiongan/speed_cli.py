@@ -16,6 +16,7 @@ import torch
 
 from .errors import InputError
 from .io import write_json
+from .methods.options import parse_overrides
 from .speed import PHANTOM_SIZES, measure_infer, measure_train
 
 
@@ -69,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--blocks", type=int, default=9, help="residual blocks per generator (default 9)")
     train.add_argument("--size", type=int, default=240, help="slice side in pixels (default 240)")
     train.add_argument("--batch-size", type=int, default=1)
+    train.add_argument("--channels", type=int, default=1, help="sequences per slice (default 1; the demo model takes 4)")
+    train.add_argument("--compile", action="store_true", help="run the ANT-GAN step's networks through torch.compile")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="an ANT-GAN option on top of the preset (e.g. drop_modalities=0.3)")
     train.add_argument("--iterations", type=int, default=5, help="timed steps of each (the median counts)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
@@ -84,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         report = measure_infer(args.model, args.size, args.device, args.repeats, args.ngf, crop=args.crop)
     else:
         report = measure_train(args.ngf, args.size, args.batch_size, args.iterations, args.device, n_blocks=args.blocks,
-                               preset=args.preset)
+                               preset=args.preset, channels=args.channels, compile_networks=args.compile,
+                               options=parse_overrides(args.set))
     print(markdown_table(report))
     if args.json:
         write_json(args.json, report)

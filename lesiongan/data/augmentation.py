@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class SliceAugmentation:
@@ -45,7 +47,7 @@ class SliceAugmentation:
     def __post_init__(self) -> None:
         for name in ("darken", "flip", "drop_modalities", "drop_each"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)!r}")
+                raise InputError(name, f"is a probability in [0, 1], got {getattr(self, name)!r}")
 
     @staticmethod
     def _uniform(shape: tuple[int, ...], bounds: tuple[float, float], generator: torch.Generator) -> torch.Tensor:

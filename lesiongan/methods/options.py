@@ -17,8 +17,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import plaindata
+from ..errors import InputError
 
 OptionsType = TypeVar("OptionsType", bound="MethodOptions")
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """`--set KEY=VALUE` flags as {key: text}; the method's Options parse the texts by type."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {pair}", "must be KEY=VALUE")
+        overrides[key.strip()] = value
+    return overrides
 
 
 @dataclass(frozen=True)

@@ -66,16 +66,6 @@ def list_methods() -> str:
     return "\n".join(lines)
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, str]:
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set {pair}", "must be KEY=VALUE")
-        overrides[key.strip()] = value
-    return overrides
-
-
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run the flags ask for: --config's settings (if given), each flag given over them,
     `--set` (text, parsed by the option's type) over the options; all checked as from JSON."""
@@ -86,6 +76,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     settings.update({name: value for name, value in given.items() if name in TrainConfig.fields()})
     if given.get("no_tensorboard"):
         settings["tensorboard"] = False
+    from ..methods.options import parse_overrides  # the methods package imports torch: only when asked
+
     texts = parse_overrides(given.get("overrides", []))
     if "ngf" in given:
         texts["ngf"] = str(given["ngf"])
