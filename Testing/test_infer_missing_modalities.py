@@ -130,3 +130,10 @@ def test_infer_runs_a_lone_flair_through_a_model_that_can_do_without_the_rest(tm
     assert written == ["scan_diff.nii.gz", "scan_healthy.nii.gz", "scan_mask.nii.gz"]
     assert read_volume(tmp_path / "out" / "scan_mask.nii.gz", allow_empty=True).array.any()
     assert source.read_bytes() == before
+
+
+def test_the_four_sequence_demo_model_opens_by_name():
+    model = load_model("demo_antgan_brain")
+    assert model.modalities == ["flair", "t1", "t2", "t1ce"] and model.optional_modalities == ["t1", "t2", "t1ce"]
+    with pytest.raises(ModelFileError, match="known model name.*demo_antgan_brain"):
+        load_model("no_such_model")

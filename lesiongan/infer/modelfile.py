@@ -365,8 +365,13 @@ def _check_conventions(path: Path, conventions: dict) -> None:
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu", roles: Iterable[str] | None = None) -> ModelFile:
-    """Open a model file without running code from it; `roles` (if given) must all be present."""
+    """Open a model file without running code from it; `roles` (if given) must all be present.
+    A bare name that is no file (`demo_antgan_brain`) is a catalog or registered model's name."""
     path = Path(path)
+    if not path.exists() and not path.suffix and len(path.parts) == 1:
+        from .catalog import resolve_model
+
+        path = resolve_model(str(path))
     payload = _read_payload(path)
     _validate(path, payload)
     entries: dict[str, dict] = payload["networks"]
