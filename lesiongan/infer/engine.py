@@ -207,11 +207,12 @@ def fill_missing(volumes: Volume | Sequence[Volume | None], model: ModelFile) ->
     modalities = model.modalities
     listed = list(listed) + [None] * (len(modalities) - len(listed))
     missing = tuple(index for index, volume in enumerate(listed) if volume is None)
+    needed = ", ".join(m for m in modalities if m not in optional)
     for index in missing:
         if index >= len(modalities) or modalities[index] not in optional:
             name = modalities[index] if index < len(modalities) else f"volume {index}"
-            raise VolumeError(name, f"is missing; this model can do without "
-                                    f"{', '.join(sorted(optional))} but needs {', '.join(m for m in modalities if m not in optional)}")
+            raise VolumeError(name, f"is missing; this model can do without {', '.join(sorted(optional))} "
+                                    f"but needs {needed}")
     present = check_volumes([volume for volume in listed if volume is not None])
     first, given = present[0], iter(present)
     zeros = first.with_array(np.zeros(first.shape, np.float32))
