@@ -33,6 +33,7 @@ LAYOUT_NAME = "LesionGAN"
 INPUT_GROUP, RESULT_GROUP = 0, 1
 RESULT_VIEW = "Result"
 MAX_DATA_FILES = 2000
+ANTGAN_THRESHOLD = 0.1  # the paper's, until a model still to be downloaded says its own
 
 
 def result_view() -> ViewLayoutDefinition:
@@ -84,7 +85,7 @@ class LesionGANWebApp(TrameApp):
         state.data_files = data_files(self.dataFolder)
         state.data_file = None
         state.case_name = ""
-        state.threshold = 0.1
+        state.threshold = self.session.modelThreshold(state.model) or ANTGAN_THRESHOLD
         state.heatmap_opacity = 0.5
         state.brush_mm = 10.0
         state.busy = False
@@ -97,6 +98,7 @@ class LesionGANWebApp(TrameApp):
         state.error = ""
         state.download_names = {}
         state.change("threshold")(self._onThreshold)
+        state.change("model")(self._onModel)
         state.change("heatmap_opacity")(self._onOpacity)
         state.change("brush_mm")(self._onBrush)
 
@@ -280,6 +282,17 @@ class LesionGANWebApp(TrameApp):
     def onCancel(self) -> None:
         self._cancelRequested = True
         self._setStatus("Cancelling...")
+
+    def _onModel(self, model, **_) -> None:
+        """A model chosen: the threshold starts at its own (calibrated) one, as in the panel."""
+        try:
+            threshold = self.session.modelThreshold(model)
+        except LesionGANError as error:  # a file that does not load: Apply says so again
+            self._report(error)
+            return
+        if threshold is not None:
+            with self.state:
+                self.state.threshold = threshold
 
     def _onThreshold(self, threshold, **_) -> None:
         if not self.session.hasResults() or self.state.busy:

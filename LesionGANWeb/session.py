@@ -92,6 +92,14 @@ class WebSession:
     def uploadModel(self, name: str, content: bytes) -> ModelChoice:
         return self.addModelFile(self._saveUpload([(name, content)])[0], name)
 
+    def modelThreshold(self, value: str) -> float | None:
+        """The mask threshold a choice's model file carries (its calibrated one), or None while
+        the file is still to be downloaded (choosing a model fetches nothing)."""
+        entries = {entry.name: entry for entry in catalog.list_models()}
+        if value in entries and not entries[value].available:
+            return None
+        return self.pseudoHealthyLogic.modelThreshold(self.resolveModel(value))
+
     @staticmethod
     def resolveModel(value: str) -> Path:
         """The model file of a choice (a catalog download is fetched and verified first)."""

@@ -134,3 +134,17 @@ def test_process_cancel_and_rethreshold_run_the_modules_logic(session, case_file
     assert name == "case0_flair_mask.nii.gz" and content[:2] == b"\x1f\x8b"  # gzip
     with pytest.raises(InputError, match="paint where the lesion should go first"):
         session.synthesize(session.defaultModel)
+
+
+def test_a_models_threshold_is_its_own_and_a_download_waits(session, monkeypatch):
+    from lesiongan.infer import catalog
+    from lesiongan.infer.modelfile import load_model
+
+    shipped = catalog.default_model_path()
+    assert session.modelThreshold(catalog.list_models()[0].name) == pytest.approx(load_model(shipped).threshold)
+    assert load_model(shipped).threshold != pytest.approx(0.1)  # calibrated, not ANT-GAN's
+    assert session.modelThreshold(session.defaultModel) == pytest.approx(0.1)  # the tiny test model carries 0.1
+    remote = catalog.ModelEntry("remote", "d", "MR", "antgan", "download", shipped.parent / "not-here.pt",
+                                "https://example.org/remote.pt", 1, "0" * 64)
+    monkeypatch.setattr(catalog, "list_models", lambda *args, **kwargs: [remote])
+    assert session.modelThreshold("remote") is None  # nothing is fetched on choosing
