@@ -103,19 +103,19 @@ class PseudoHealthyWidget(ModelPanelWidget):
         if not path or not self._parameterNode or not (download or os.path.isfile(path)):
             return
         try:
-            threshold = self.logic.modelThreshold(self.models.resolvedPath(self.showProgress))
+            resolved = self.models.resolvedPath(self.showProgress)
+            threshold = self.logic.modelThreshold(resolved)
         except ImportError:  # torch not installed yet: Apply installs it and comes back here
             return
         except Exception as error:  # a broken file: say so now, Apply would fail the same way
             self.ui.statusLabel.text = _("Cannot read the model: {error}").format(error=error)
             return
         self.fillThresholdPresets(threshold)
-        loaded = self.logic.loadModel(self.models.resolvedPath(self.showProgress))
+        loaded = self.logic.loadModel(resolved)  # cached by the threshold's read
         self.showSequenceSelectors(loaded.modalities, loaded.optional_modalities)
         self._thresholdModel = path
         self._parameterNode.threshold = threshold
-        self._parameterNode.minimumComponentSize = self.logic.modelMinimumComponentSize(
-            self.models.resolvedPath(self.showProgress))
+        self._parameterNode.minimumComponentSize = self.logic.modelMinimumComponentSize(resolved)
 
     def showSequenceSelectors(self, modalities: list, optional: list) -> None:
         """One volume selector per sequence the model takes after the input volume (its first
@@ -170,20 +170,23 @@ class PseudoHealthyWidget(ModelPanelWidget):
     # ------------------------------------------------------------ running
     def onApplyButton(self) -> None:
         parameters = self._parameterNode
+        missing: list = []  # the model's sequences the run goes without, for the status line
 
         def work(progress, cancel):
             if self._thresholdModel != self.models.currentData():  # torch was missing until now
                 self.useModelThreshold(download=True)
-            return self.logic.process(
-                parameters.inputVolume, self.models.resolvedPath(self.showProgress), threshold=parameters.threshold,
-                device=parameters.device, otherSequences=self.otherSequences(), limitToForeground=parameters.limitToForeground,
+            model, others = self.models.resolvedPath(self.showProgress), self.otherSequences()
+            result = self.logic.process(
+                parameters.inputVolume, model, threshold=parameters.threshold, device=parameters.device,
+                otherSequences=others, limitToForeground=parameters.limitToForeground,
                 minimumComponentSize=parameters.minimumComponentSize, createNew=parameters.createNew,
                 heatmapOpacity=parameters.heatmapOpacity, progress=progress, cancel=cancel)
+            missing[:] = self.logic.missingSequences(model, others)
+            return result
 
         def finished(result) -> None:
             text = _("Done in {seconds:.1f} s on {device}; mask: {voxels} voxels.").format(
                 seconds=result.seconds, device=result.device, voxels=result.maskVoxels)
-            missing = [m for m in self._sequenceSelectors if m not in self.otherSequences()]
             if missing:
                 text += " " + _("Without {names}: a sequence more may find more.").format(
                     names=", ".join(m.upper() for m in missing))

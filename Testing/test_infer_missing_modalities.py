@@ -137,3 +137,26 @@ def test_the_four_sequence_demo_model_opens_by_name():
     assert model.modalities == ["flair", "t1", "t2", "t1ce"] and model.optional_modalities == ["t1", "t2", "t1ce"]
     with pytest.raises(ModelFileError, match="known model name.*demo_antgan_brain"):
         load_model("no_such_model")
+
+
+def test_painting_keeps_one_output_per_input_and_none_for_an_absent_sequence(tmp_path):
+    from lesiongan.synthesis.paint import paint_lesion
+
+    path = write_model(tmp_path / "r.pt", modalities=("flair", "t1"), extra_channels=1, role="reconstructor",
+                       conventions={"optional_modalities": ["t1"]})
+    flair = brain_volume(seed=5)
+    region = np.zeros(flair.shape, np.uint8)
+    region[5:7, 8:12, 8:12] = 1
+    painted = paint_lesion([flair, None], flair.with_array(region), load_model(path), role="reconstructor",
+                           device="cpu")
+    assert len(painted.outputs) == 2 and painted.outputs[1] is None
+    assert painted.outputs[0].same_grid(flair)
+
+
+def test_dropping_sequences_needs_the_augmentation():
+    from lesiongan.methods import get_method, resolve_options
+
+    cls = get_method("antgan")
+    options = resolve_options(cls, None, {"ngf": 4, "generator": "unet", "unet_depth": 2, "drop_modalities": 0.3})
+    with pytest.raises(InputError, match="drop_modalities.*augment=true"):
+        cls(options, channels=2, total_steps=2)

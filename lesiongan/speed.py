@@ -341,9 +341,9 @@ class _SyntheticSlices:
 
 def measure_train(ngf: int, size: int, batch_size: int, iterations: int, device_name: str, n_blocks: int = 9,
                   seed: int = 0, preset: str = "antgan", channels: int = 1, compile_networks: bool = False,
-                  options: dict[str, Any] | None = None) -> dict[str, Any]:
+                  overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The loop's ANT-GAN step (`preset`: the paper's, or twin-gate, the demo model's recipe, with
-    `options` on top) against the plain CycleGAN step at the same width, on `channels` sequences;
+    `overrides` of its options) against the plain CycleGAN step at the same width, on `channels` sequences;
     iterations/s and images/s. With `compile_networks` the step's networks go through
     `torch.compile` first (the warm-up steps, compilation included, are reported)."""
     from .device import resolve_device
@@ -361,7 +361,7 @@ def measure_train(ngf: int, size: int, batch_size: int, iterations: int, device_
     seed_everything(seed)
     slices = _SyntheticSlices.make(max(8, 2 * batch_size), size, seed, channels)
     method_cls = get_method("antgan")
-    options = resolve_options(method_cls, preset, {**(options or {}), "ngf": ngf, "n_blocks": n_blocks})
+    options = resolve_options(method_cls, preset, {**(overrides or {}), "ngf": ngf, "n_blocks": n_blocks})
     amp = choose_amp("auto", device)
     method = method_cls(options, channels=channels, device=device, amp=amp, total_steps=iterations + 1, seed=seed)
     method.train(True)

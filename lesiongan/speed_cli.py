@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         report = measure_train(args.ngf, args.size, args.batch_size, args.iterations, args.device, n_blocks=args.blocks,
                                preset=args.preset, channels=args.channels, compile_networks=args.compile,
-                               options=parse_overrides(args.set))
+                               overrides=parse_overrides(args.set))
     print(markdown_table(report))
     if args.json:
         write_json(args.json, report)

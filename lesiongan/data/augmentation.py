@@ -87,14 +87,12 @@ class SliceAugmentation:
         keep = (~dropped).to(tensors[0].device)[:, :, None, None]
         return [t * keep.to(t.dtype) for t in tensors]
 
-    def __call__(self, lesion: torch.Tensor, mask: torch.Tensor, twin: torch.Tensor | None,
-                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """A varied copy of a batch of lesion slices, their masks and (when given) their twins."""
-        if twin is None:
-            lesion, = self.drop_channels(self.tissue_curves([lesion], generator), generator)
-            lesion, mask = self.flips([lesion, mask], generator)
-            return lesion, mask, None
-        lesion = self.lesion_pairs(lesion, twin, generator)
-        lesion, twin = self.drop_channels(self.tissue_curves([lesion, twin], generator), generator)
-        lesion, mask, twin = self.flips([lesion, mask, twin], generator)
-        return lesion, mask, twin
+    def __call__(self, images: torch.Tensor, mask: torch.Tensor | None, twin: torch.Tensor | None,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """A varied copy of a batch of slices, their masks and their twins (either may be None:
+        healthy slices have neither, and only a slice with a twin gets the lesion contrast)."""
+        aligned = [images] if twin is None else [self.lesion_pairs(images, twin, generator), twin]
+        aligned = self.drop_channels(self.tissue_curves(aligned, generator), generator)
+        flipped = self.flips(aligned + ([] if mask is None else [mask]), generator)
+        images, twin = flipped[0], (None if twin is None else flipped[1])
+        return images, (None if mask is None else flipped[-1]), twin

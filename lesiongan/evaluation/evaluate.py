@@ -22,6 +22,7 @@ from ..data import readers
 from ..data.normalize import fit_normalization, normalize
 from ..data.volume import Volume, read_volume
 from ..errors import InputError, LayoutError, VolumeError
+from ..infer.cases import subject_inputs
 from ..infer.engine import InferenceResult, SliceInferer
 from ..infer.modelfile import ModelFile, load_model
 from ..io import atomic_path, write_json
@@ -98,8 +99,7 @@ def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.d
     """Scores of one subject (see `protocol.score_case`), first modality of the model; with
     `segmentor` (f_pre) also its healthiness (`evaluation.fpre`). A subject f_pre cannot judge
     (slices too small in its frame) is an error when `strict`, else its healthiness is nan."""
-    volumes, mask = readers.load_subject(subject, model.modalities, model.optional_modalities)
-    images = [volumes.get(modality) for modality in model.modalities]
+    images, mask = subject_inputs(subject, model)
     result = SliceInferer(device=device, threshold=threshold)(images, model)
     true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
     first = model.modalities[0]

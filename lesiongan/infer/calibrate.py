@@ -116,6 +116,7 @@ def calibrate_model(model_path: Path, data: Path, out: Path | None = None, fract
     `on_subject(id, result)` hears of each healthy subject as it is run."""
     from ..data import readers
     from ..device import resolve_device
+    from .cases import subject_inputs
     from .engine import SliceInferer
     from .modelfile import load_model, repack_model
 
@@ -127,10 +128,10 @@ def calibrate_model(model_path: Path, data: Path, out: Path | None = None, fract
     inferer = SliceInferer(device=resolve_device(device))
     differences, foregrounds, names = [], [], []
     for subject in readers.discover(data):
-        volumes, mask = readers.load_subject(subject, model.modalities, model.optional_modalities)
+        volumes, mask = subject_inputs(subject, model)
         if mask is not None and readers.lesion_mask(mask.array, subject).any():
             continue
-        result = inferer([volumes.get(m) for m in model.modalities], model)
+        result = inferer(volumes, model)
         differences.append(result.difference.array)
         foregrounds.append(result.foreground.array)
         names.append(subject.id)

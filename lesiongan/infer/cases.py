@@ -11,9 +11,14 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..data.volume import VOLUME_SUFFIXES, check_volume_file
+from ..data import readers
+from ..data.volume import VOLUME_SUFFIXES, Volume, check_volume_file
 from ..errors import LayoutError, VolumeError
+
+if TYPE_CHECKING:
+    from .modelfile import ModelFile
 
 # BraTS 2023+ names its sequences differently from 2018-2021.
 _BRATS_2023 = {"flair": "t2f", "t1": "t1n", "t1ce": "t1c", "t2": "t2w"}
@@ -75,6 +80,13 @@ def group_cases(paths: list[Path], modalities: list[str], optional: Sequence[str
             raise LayoutError(path, f"the model takes {', '.join(modalities)}; the sibling files of this "
                                     "case were not found (give one --input per modality)")
     return cases
+
+
+def subject_inputs(subject: readers.Subject, model: ModelFile) -> tuple[list[Volume | None], Volume | None]:
+    """A subject's volumes in `model`'s modality order (None for one the model can do without
+    and the subject lacks) and its mask."""
+    volumes, mask = readers.load_subject(subject, model.modalities, model.optional_modalities)
+    return [volumes.get(modality) for modality in model.modalities], mask
 
 
 def find_inputs(folder: Path, modalities: list[str]) -> list[Path]:

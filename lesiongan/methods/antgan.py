@@ -159,6 +159,8 @@ class AntGAN(Method):
         self.make_optimizer("D", ["D_N", "D_A"], decay=self.adversarial)  # D never steps without an adversary
         # One pool per discriminator, each with its own stream of random draws.
         self.pools = {"D_N": HistoryPool(o.pool_size, seed * 2 + 1), "D_A": HistoryPool(o.pool_size, seed * 2 + 2)}
+        if o.drop_modalities > 0 and not o.augment:
+            raise InputError("drop_modalities", "acts through the batch augmentation: set augment=true too")
         self.augmentation = SliceAugmentation(drop_modalities=o.drop_modalities) if o.augment else None
         self.augment_rng = torch.Generator().manual_seed(seed * 2 + 3)
         self.roles = {"a2n": "G_A2N", "n2a": "G_N2A", **({"reconstructor": "R"} if "R" in self.networks else {})}
@@ -166,7 +168,7 @@ class AntGAN(Method):
     def optional_modalities(self, modalities: list[str]) -> list[str]:
         """With `drop_modalities`, every sequence after the first was absent in some batches."""
         o = self.options
-        return list(modalities[1:]) if o.augment and o.drop_modalities > 0 else []
+        return list(modalities[1:]) if o.drop_modalities > 0 else []
 
     @property
     def adversarial(self) -> bool:
@@ -206,8 +208,7 @@ class AntGAN(Method):
         twin = batch.get("abnormal_truth")
         lesion, mask, twin = augmentation(from_net(batch["abnormal"]), batch["abnormal_mask"],
                                           None if twin is None else from_net(twin), rng)
-        healthy, = augmentation.flips(augmentation.drop_channels(
-            augmentation.tissue_curves([from_net(batch["healthy"])], rng), rng), rng)
+        healthy, _, _ = augmentation(from_net(batch["healthy"]), None, None, rng)
         batch["abnormal"], batch["abnormal_mask"], batch["healthy"] = to_net(lesion), mask, to_net(healthy)
         if twin is not None:
             batch["abnormal_truth"] = to_net(twin)

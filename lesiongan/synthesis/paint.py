@@ -36,10 +36,11 @@ _WORLD_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}  # LPS world axis normal
 
 @dataclass
 class PaintResult:
-    """`outputs` (one per modality) are on the input's grid; `lesion` (uint8) is the painted
-    region; `weight` the blend weight (1 inside the region, 0 beyond the margin)."""
+    """`outputs` (one per input volume; None where the input was None) are on the input's
+    grid; `lesion` (uint8) is the painted region; `weight` the blend weight (1 inside the
+    region, 0 beyond the margin)."""
 
-    outputs: tuple[Volume, ...]
+    outputs: tuple[Volume | None, ...]
     lesion: Volume
     weight: Volume
     role: str
@@ -135,7 +136,8 @@ def paint_lesion(volumes: Volume | Sequence[Volume], region: Volume, model: Mode
     blended = slab_weight > 0
     outputs = []
     for volume, generated in zip(inputs, inference.outputs):
-        if volume is None:  # a sequence the model can do without, not given
+        if volume is None:  # a sequence the model can do without, not given: no output either
+            outputs.append(None)
             continue
         array = np.array(volume.array, dtype=np.float32, copy=True)
         part = array[window_t]  # a view: written in place below
