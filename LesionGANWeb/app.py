@@ -70,7 +70,6 @@ class LesionGANWebApp(TrameApp):
         self.dataFolder = data
         self._cancelRequested = False
         self._progress = (0, 0)
-        self._modelFinished = False
         self._linking = False
         self._linkedNodes: tuple | None = None
         self._initState()
@@ -228,8 +227,6 @@ class LesionGANWebApp(TrameApp):
     # ---------------------------------------------------------------- pseudo-healthy
     def _onProgress(self, done: int, total: int) -> None:  # called from the worker thread
         self._progress = (done, total)
-        if done >= total:
-            self._modelFinished = True
 
     async def onApply(self) -> None:
         if self.state.busy:
@@ -240,28 +237,24 @@ class LesionGANWebApp(TrameApp):
             self._report(error)
             return
         self._cancelPainting()
-        self._cancelRequested, self._modelFinished, self._progress = False, False, (0, 0)
+        self._cancelRequested, self._progress = False, (0, 0)
         with self.state:
             self.state.busy, self.state.progress, self.state.error = True, 0, ""
             self.state.status = "Running the model..."
         started = time.perf_counter()
         model, threshold = self.state.model, float(self.state.threshold)
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lesiongan-apply")
-        future = executor.submit(self.session.process, model, threshold, self._onProgress,
-                                 lambda: self._cancelRequested)
         try:
+            # Only the model runs on the worker: it reads copies of the voxels and touches no
+            # node, so the views keep drawing; the nodes are written here, on the loop's thread.
+            run = self.session.prepare(model, threshold)
+            future = executor.submit(run.compute, self._onProgress, lambda: self._cancelRequested)
             while not future.done():
-                if self._modelFinished:
-                    # The model is done and the logic now writes its output nodes. Wait for that
-                    # here, on the thread that draws the views, so the scene is never changed
-                    # while it is being drawn.
-                    future.result()
-                    break
                 done, total = self._progress
                 with self.state:
                     self.state.progress = round(100 * done / total) if total else 0
                 await asyncio.sleep(0.1)
-            result = future.result()
+            result = self.session.store(future.result())
             self.session.showResults(float(self.state.heatmap_opacity))
             self._showInResultView(self.slicerApp.scene.GetNodeByID(result.pseudoHealthyNodeID))
             with self.state:

@@ -171,12 +171,14 @@ class WebSession:
         return self.inputNode
 
     # ---------------------------------------------------------------- pseudo-healthy
-    def process(self, model: str, threshold: float, progress: ProgressCallback | None = None,
-                cancel: CancelCheck | None = None):
-        """`PseudoHealthyLogic.process` on the current case (no view changes: see `showResults`)."""
-        inputNode = self.requireCase()
-        return self.pseudoHealthyLogic.process(inputNode, self.resolveModel(model), threshold=threshold,
-                                               progress=progress, cancel=cancel)
+    def prepare(self, model: str, threshold: float):
+        """`PseudoHealthyLogic.prepare` on the current case: its `compute` may run on a worker
+        thread while the views keep drawing; `store` then writes the nodes."""
+        return self.pseudoHealthyLogic.prepare(self.requireCase(), self.resolveModel(model), threshold=threshold)
+
+    def store(self, run):
+        """`PseudoHealthyLogic.store` (no view changes: see `showResults`)."""
+        return self.pseudoHealthyLogic.store(run)
 
     def hasResults(self) -> bool:
         return self.inputNode is not None and "difference" in self.pseudoHealthyLogic.outputNodes(self.inputNode)

@@ -3,6 +3,8 @@ cancel, reuse of nodes, slice views and a .mrb round trip."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import slicer
@@ -137,6 +139,34 @@ def test_cancel_leaves_no_nodes(case, modelPath):
         logic.process(inputNode, modelPath, device="cpu", cancel=lambda: True)
     assert built.nodeCount() == before
     assert logic.outputNodes(inputNode) == {}
+
+
+def test_prepare_compute_store_is_process_in_steps_and_compute_leaves_the_scene_alone(case, modelPath):
+    built, inputNode, logic = case
+    whole = logic.process(inputNode, modelPath, device="cpu", createNew=True)
+    before = built.nodeCount()
+    run = logic.prepare(inputNode, modelPath, device="cpu")
+    with pytest.raises(InputError, match="has not been computed"):
+        logic.store(run)
+    worker = threading.Thread(target=run.compute)  # as an application that keeps drawing runs it
+    worker.start()
+    worker.join()
+    assert built.nodeCount() == before and run.inference is not None
+    stepped = logic.store(run, createNew=True)
+    assert built.nodeCount() > before
+    np.testing.assert_array_equal(_array(built.scene, stepped.differenceNodeID),
+                                  _array(built.scene, whole.differenceNodeID))
+    assert stepped.maskVoxels == whole.maskVoxels
+
+
+def test_a_run_whose_input_was_removed_stores_nothing(case, modelPath):
+    built, inputNode, logic = case
+    run = logic.prepare(inputNode, modelPath, device="cpu").compute()
+    built.scene.RemoveNode(inputNode)
+    before = built.nodeCount()
+    with pytest.raises(InputError, match="removed from the scene while the model ran"):
+        logic.store(run)
+    assert built.nodeCount() == before
 
 
 def test_second_run_reuses_nodes_unless_create_new(case, modelPath):

@@ -4,6 +4,7 @@ engine's speed options (crop to the foreground, threads), and the old name `lesi
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import time
 
@@ -201,8 +202,12 @@ def test_busy_cores_reads_the_runnable_tasks():
 
 
 def test_peak_memory_sees_a_temporary_allocation():
+    # A fresh anonymous mapping, written through: malloc could hand back pages the process
+    # already holds (freed by an earlier test), which would not raise the resident size.
     with speed.PeakMemory(torch.device("cpu")) as memory:
-        block = np.ones(64 * 2**20 // 8)  # 64 MB, touched
-        time.sleep(0.15)
-        del block
+        block = mmap.mmap(-1, 64 * 2**20)
+        for offset in range(0, len(block), mmap.PAGESIZE):
+            block[offset] = 1
+        time.sleep(0.5)  # several sampling periods, even on busy cores
+        block.close()
     assert memory.peak_bytes >= 48 * 2**20

@@ -123,11 +123,15 @@ def test_process_cancel_and_rethreshold_run_the_modules_logic(session, case_file
     session.loadPath(case_file)
     nodes = session.scene.GetNumberOfNodes()
     with pytest.raises(Cancelled):
-        session.process(session.defaultModel, 0.1, cancel=lambda: True)
+        session.prepare(session.defaultModel, 0.1).compute(cancel=lambda: True)
     assert session.scene.GetNumberOfNodes() == nodes and not session.hasResults()
     calls = []
-    result = session.process(session.defaultModel, 0.1, progress=lambda done, total: calls.append((done, total)))
-    assert calls and calls[-1][0] == calls[-1][1] and session.hasResults()
+    run = session.prepare(session.defaultModel, 0.1)
+    run.compute(progress=lambda done, total: calls.append((done, total)))  # what the app's worker runs
+    assert calls and calls[-1][0] == calls[-1][1]
+    assert session.scene.GetNumberOfNodes() == nodes and not session.hasResults()  # the scene waits for store
+    result = session.store(run)
+    assert session.hasResults()
     higher = session.rethreshold(0.3)
     assert higher.pseudoHealthyNodeID == result.pseudoHealthyNodeID and higher.maskVoxels < result.maskVoxels
     name, content = session.export("mask")

@@ -11,6 +11,6 @@ try:
 except ImportError:
     sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from .logic import PseudoHealthyLogic, PseudoHealthyResult
+from .logic import PreparedRun, PseudoHealthyLogic, PseudoHealthyResult
 
-__all__ = ["PseudoHealthyLogic", "PseudoHealthyResult"]
+__all__ = ["PreparedRun", "PseudoHealthyLogic", "PseudoHealthyResult"]

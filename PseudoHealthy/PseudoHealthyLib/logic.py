@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import slicer
@@ -63,6 +63,33 @@ class PseudoHealthyResult:
     slicesRun: int = 0
 
 
+@dataclass
+class PreparedRun:
+    """One run's inputs, copied out of the scene by `PseudoHealthyLogic.prepare`."""
+
+    inputVolume: slicer.vtkMRMLScalarVolumeNode
+    volumes: list
+    model: object
+    threshold: float
+    device: str
+    limitToForeground: bool
+    minimumComponentSize: int
+    batchSize: int | None
+    inference: object = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def compute(self, progress: ProgressCallback | None = None,
+                cancel: CancelCheck | None = None) -> "PreparedRun":
+        """Run the model (no node is read or written: safe on a worker thread)."""
+        from lesiongan.infer import engine
+
+        self.inference = engine.run_model(self.volumes, self.model, role="a2n", threshold=self.threshold,
+                                          limit_to_foreground=self.limitToForeground,
+                                          min_component_size=self.minimumComponentSize, device=self.device,
+                                          batch_size=self.batchSize, progress=progress, cancel=cancel)
+        return self
+
+
 class PseudoHealthyLogic(SceneLogic):
     """Runs a pseudo-healthy generator on volume nodes; never modifies the input node."""
 
@@ -103,10 +130,23 @@ class PseudoHealthyLogic(SceneLogic):
         With `heatmapOpacity` the slice views also show the results (see `showResults`).
         `progress(done, total)` is called as slices are processed; when `cancel()` returns
         True the run stops with `lesiongan.errors.Cancelled` and no node is added or changed.
-        """
-        from lesiongan.infer import engine
 
-        scene = self.scene
+        This is `prepare`, `PreparedRun.compute` and `store` in one call; an application
+        that keeps drawing while the model runs calls them apart (see `prepare`).
+        """
+        run = self.prepare(inputVolume, model, threshold, device, otherSequences=otherSequences,
+                           limitToForeground=limitToForeground, minimumComponentSize=minimumComponentSize,
+                           batchSize=batchSize)
+        return self.store(run.compute(progress, cancel), createNew=createNew, heatmapOpacity=heatmapOpacity)
+
+    def prepare(self, inputVolume: slicer.vtkMRMLScalarVolumeNode, model: object = None,
+                threshold: float | None = None, device: str = "auto", *, otherSequences: dict | None = None,
+                limitToForeground: bool = True, minimumComponentSize: int | None = None,
+                batchSize: int | None = None) -> "PreparedRun":
+        """Check the inputs and copy their voxels out of the scene (arguments as in `process`).
+
+        The returned run's `compute` touches no node, so it may run on a worker thread while
+        the scene keeps being drawn; `store` then writes the results on the scene's thread."""
         self._checkInput(inputVolume)
         loadedModel = self.loadModel(model)
         volumes = self._sequenceVolumes(inputVolume, loadedModel, otherSequences or {})
@@ -115,12 +155,18 @@ class PseudoHealthyLogic(SceneLogic):
         if minimumComponentSize is None:
             minimumComponentSize = int(loadedModel.conventions.get("min_component_size", 0))
         logging.info("PseudoHealthy: processing %s", inputVolume.GetName())
-        started = time.perf_counter()
-        inference = engine.run_model(volumes, loadedModel, role="a2n", threshold=threshold,
-                                     limit_to_foreground=limitToForeground,
-                                     min_component_size=minimumComponentSize, device=device,
-                                     batch_size=batchSize, progress=progress, cancel=cancel)
-        # Nodes are touched only once the model has finished: a cancel or a failure above
+        return PreparedRun(inputVolume, volumes, loadedModel, float(threshold), device, bool(limitToForeground),
+                           int(minimumComponentSize), batchSize)
+
+    def store(self, run: "PreparedRun", *, createNew: bool = False,
+              heatmapOpacity: float | None = None) -> PseudoHealthyResult:
+        """Add (or update) the output nodes of a computed run; see `process`."""
+        if run.inference is None:
+            raise InputError("run", "has not been computed: call its compute() first")
+        scene, inputVolume, inference = self.scene, run.inputVolume, run.inference
+        if not scene.IsNodePresent(inputVolume):
+            raise InputError(inputVolume.GetName(), "was removed from the scene while the model ran")
+        # Nodes are touched only once the model has finished: a cancel or a failure before
         # leaves the scene as it was.
         outputs = {} if createNew else findOutputNodes(scene, inputVolume, ROLES)
         created: list[slicer.vtkMRMLNode] = []
@@ -131,18 +177,18 @@ class PseudoHealthyLogic(SceneLogic):
             updateNodeFromVolume(outputs["foreground"], inference.foreground, dtype=np.uint8)
             self._copyWindowLevel(inputVolume, outputs["pseudoHealthy"])
             difference = outputs["difference"]
-            difference.SetAttribute(FOREGROUND_ATTRIBUTE, str(int(bool(limitToForeground))))
-            difference.SetAttribute(MIN_COMPONENT_ATTRIBUTE, str(int(minimumComponentSize)))
-            maskVoxels = self._updateMask(inputVolume, outputs, inference.mask, threshold)
+            difference.SetAttribute(FOREGROUND_ATTRIBUTE, str(int(run.limitToForeground)))
+            difference.SetAttribute(MIN_COMPONENT_ATTRIBUTE, str(run.minimumComponentSize))
+            maskVoxels = self._updateMask(inputVolume, outputs, inference.mask, run.threshold)
         except Exception:
             for node in created:
                 scene.RemoveNode(node)
             raise
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - run.started
         if heatmapOpacity is not None:
             self.showResults(inputVolume, heatmapOpacity)
         logging.info("PseudoHealthy: done in %.1f s on %s", seconds, inference.device)
-        return self._result(outputs, threshold, maskVoxels, seconds=seconds, device=str(inference.device),
+        return self._result(outputs, run.threshold, maskVoxels, seconds=seconds, device=str(inference.device),
                             slicesRun=int(inference.slices_run))
 
     def missingSequences(self, model: object = None, otherSequences: dict | None = None) -> list[str]:
