@@ -25,6 +25,9 @@ from PseudoHealthyLib import PseudoHealthyLogic  # first: in a source checkout i
 from LesionGANLib.widgets import ModelPanelWidget, describeModule
 
 ANTGAN_THRESHOLD = 0.1  # the paper's threshold on the [0, 1] difference map, kept as a preset
+# The extra sequences' selectors are made per model, so they are not fields of the parameter
+# node: each choice is a node reference of this role on it, saved with the scene all the same.
+SEQUENCE_REFERENCE_ROLE = "LesionGAN.sequence.{modality}"
 
 
 class PseudoHealthy(ScriptedLoadableModule):
@@ -94,6 +97,8 @@ class PseudoHealthyWidget(ModelPanelWidget):
     def parameterNodeShown(self) -> None:
         if self._thresholdModel is None:
             self.useModelThreshold()
+        for modality, selector in self._sequenceSelectors.items():  # a loaded scene's own choices
+            selector.setCurrentNode(self.storedSequence(modality))
 
     def useModelThreshold(self, download: bool = False) -> None:
         """The threshold and the minimum mask component start at the chosen model file's own.
@@ -135,14 +140,27 @@ class PseudoHealthyWidget(ModelPanelWidget):
             selector.addEnabled = False
             selector.removeEnabled = False
             selector.setMRMLScene(slicer.mrmlScene)
-            selector.setCurrentNode(None)
+            selector.setCurrentNode(self.storedSequence(modality))
             selector.toolTip = _("The {name} of the same case, co-registered with the input volume.").format(
                 name=modality.upper()) + (_(" Optional: without it the model uses the other sequences.")
                                           if modality in optional else "")
-            selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateButtons)
+            selector.connect("currentNodeChanged(vtkMRMLNode*)",
+                             lambda node, modality=modality: self.storeSequence(modality, node))
             label = _("{name} (optional):") if modality in optional else _("{name}:")
             layout.addRow(label.format(name=modality.upper()), selector)
             self._sequenceSelectors[modality] = selector
+
+    def storedSequence(self, modality: str):
+        """The volume chosen for `modality` in this scene (None when none was)."""
+        if not self._parameterNode:
+            return None
+        return self._parameterNode.parameterNode.GetNodeReference(SEQUENCE_REFERENCE_ROLE.format(modality=modality))
+
+    def storeSequence(self, modality: str, node) -> None:
+        if self._parameterNode:
+            self._parameterNode.parameterNode.SetNodeReferenceID(SEQUENCE_REFERENCE_ROLE.format(modality=modality),
+                                                                 node.GetID() if node else None)
+        self.updateButtons()
 
     def otherSequences(self) -> dict:
         """The sequences chosen in the extra selectors: {modality: volume node}."""

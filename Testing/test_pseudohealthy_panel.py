@@ -186,6 +186,20 @@ def test_a_model_of_several_sequences_gets_a_selector_for_each_after_the_input(a
     withT2 = slicer.util.arrayFromVolume(panel.widget.logic.outputNodes(inputNode)["difference"])
     assert not np.allclose(withT2, withoutT2)  # the T2 selector's node went into the network
 
+    # The choices are kept in the scene's parameter node: a panel shown afresh (as after
+    # loading a saved scene) finds them there.
+    references = panel.widget._parameterNode.parameterNode
+    assert references.GetNodeReferenceID("LesionGAN.sequence.t1") == t1Node.GetID()
+    again = app.openPanel("PseudoHealthy")
+    app.fileDialogAnswers.append(path)
+    choose(again.ui.modelComboBox, "Browse...")
+    assert {m: s.currentNode().GetID() for m, s in again.widget._sequenceSelectors.items()} == {
+        "t1": t1Node.GetID(), "t2": t1Node.GetID()}
+    assert again.ui.applyButton.enabled
+    again.widget._sequenceSelectors["t2"].setCurrentNode(None)  # emptied: the scene forgets it too
+    assert references.GetNodeReferenceID("LesionGAN.sequence.t2") is None
+    again.close()
+
     app.fileDialogAnswers.append(modelPath)  # back to a one-sequence model: the extra selectors go
     choose(panel.ui.modelComboBox, "Browse...")
     assert panel.widget._sequenceSelectors == {}
