@@ -61,6 +61,20 @@ def test_evaluate_scores_every_subject_and_writes_three_reports(tmp_path, capsys
     assert (out / "evaluation.md").read_text(encoding="utf-8").count("| Case_") == 3
 
 
+def test_evaluate_scores_the_mask_a_user_gets(tmp_path, capsys):
+    """A model whose minimum component is larger than the blob hands users an empty mask: the
+    detection scores are those of that mask, not of the bare thresholded map (which finds it)."""
+    _write_subjects(tmp_path / "data", 2)
+    blob = int(np.count_nonzero(brain_volume(seed=0).array != brain_volume(seed=0, lesion=False).array))
+    model = write_model(tmp_path / "m.pt", ceiling=0.0, conventions={"min_component_size": 10 * blob})
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--split", "all",
+                 "--out", str(out), "--device", "cpu", "--segmentor", "none"]) == 0
+    for scores in json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["subjects"].values():
+        assert scores["dice"] == 0.0 and scores["brain_marked"] == 0.0
+        assert scores["auprc"] == pytest.approx(1.0)  # the map itself still ranks the blob first
+
+
 def test_evaluate_test_split_holds_out_a_fifth(tmp_path, capsys):
     _write_subjects(tmp_path / "data", 3)
     model = write_model(tmp_path / "m.pt", ceiling=0.0)

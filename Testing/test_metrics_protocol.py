@@ -43,6 +43,17 @@ def test_score_case_on_a_known_case() -> None:
         assert np.array_equal(array, before[name]), f"{name} was modified"
 
 
+def test_score_case_scores_a_given_mask_instead_of_the_threshold() -> None:
+    case = _case()
+    half = case["true_mask"].copy()
+    half[1, 10:13] = 0  # the mask a user got keeps half of the lesion
+    scores = score_case(**case, mask=half)
+    assert scores["precision"] == 1.0 and scores["recall"] == pytest.approx(0.5)
+    assert scores["dice"] == pytest.approx(2 / 3)
+    assert scores["brain_marked"] == pytest.approx(18 / (3 * 24 * 24))
+    assert scores["auprc"] == pytest.approx(1.0)  # the map is scored as before
+
+
 def test_score_case_threshold_misses_a_faint_lesion() -> None:
     case = _case()
     case["difference"] = case["difference"] * 0.05  # lesion difference now ~0.03 < 0.1

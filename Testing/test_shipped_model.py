@@ -64,9 +64,9 @@ def scored(request) -> tuple[Floors, list[dict[str, float]]]:
         foreground = result.foreground.array > 0
         params = fit_normalization(image.array, foreground=foreground)
         rows.append(score_case(normalize(image.array, params), normalize(result.output.array, params),
-                               result.difference.array, case.labels > 0, foreground, threshold=model.threshold,
+                               result.difference.array, case.labels > 0, foreground,
                                truth=normalize(case.healthy["flair"].astype(np.float32), params),
-                               changed=case.changed))
+                               changed=case.changed, mask=result.mask.array))
     return SETTINGS[request.param], rows
 
 

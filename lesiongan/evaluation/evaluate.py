@@ -76,9 +76,10 @@ def choose_segmentor(choice: str, model: ModelFile, device: torch.device) -> Mod
 
 
 def score_result(image: Volume, result: InferenceResult, model: ModelFile, true_mask: np.ndarray,
-                 truth: Volume | None = None, changed: np.ndarray | None = None,
-                 threshold: float | None = None) -> dict[str, float]:
-    """The protocol's scores of one engine result on the input's grid (first modality).
+                 truth: Volume | None = None, changed: np.ndarray | None = None) -> dict[str, float]:
+    """The protocol's scores of one engine result on the input's grid (first modality). The
+    mask scored is the result's own, as a user gets it: thresholded, inside the brain, without
+    the components smaller than the model's minimum.
 
     The engine fits the normalization in the model's frame; fitting it again on the input grid,
     inside the engine's foreground, gives the intensities the difference map is measured in.
@@ -89,8 +90,8 @@ def score_result(image: Volume, result: InferenceResult, model: ModelFile, true_
                                **(spec.get("options") or {}))
     return score_case(normalize(image.array, params), normalize(result.output.array, params),
                       result.difference.array, true_mask, foreground,
-                      threshold=model.threshold if threshold is None else threshold,
-                      truth=None if truth is None else normalize(truth.array, params), changed=changed)
+                      truth=None if truth is None else normalize(truth.array, params), changed=changed,
+                      mask=result.mask.array)
 
 
 def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.device,
@@ -108,7 +109,7 @@ def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.d
         truth = _read_on_grid(subject.healthy[first], images[0])
         if subject.changed is not None:
             changed = _read_on_grid(subject.changed, images[0]).array
-    scores = score_result(images[0], result, model, true_mask, truth=truth, changed=changed, threshold=threshold)
+    scores = score_result(images[0], result, model, true_mask, truth=truth, changed=changed)
     if segmentor is not None:
         try:
             scores["healthiness"] = volume_healthiness(images[0], result.output, images[0].with_array(true_mask),

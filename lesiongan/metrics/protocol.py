@@ -27,12 +27,15 @@ def score_case(
     threshold: float = DEFAULT_THRESHOLD,
     truth: ArrayLike | None = None,
     changed: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
 ) -> dict[str, float]:
     """Scores of one subject, by metric name (Python floats; `nan` where undefined).
 
     - `psnr_nonlesion`: PSNR of input vs output in foreground minus lesion (ANT-GAN Table IV);
     - `identity`: masked MS-SSIM of input vs output there (Xia);
-    - `dice`, `precision`, `recall`: of `difference > threshold` in the foreground vs `true_mask`;
+    - `dice`, `precision`, `recall`: of `mask` in the foreground vs `true_mask`; `mask` is the
+      one a user gets (the engine's, post-processing included), `difference > threshold` when
+      none is given;
     - `auprc`: of the difference map itself vs `true_mask`;
     - `brain_marked` (volumes with a lesion) or `healthy_marked` (without): the share of the
       foreground the mask marks;
@@ -53,6 +56,8 @@ def score_case(
         arrays["truth"] = as_array(truth, "truth")
     if changed is not None:
         arrays["changed"] = as_array(changed, "changed")
+    if mask is not None:
+        arrays["mask"] = as_array(mask, "mask")
     shape = same_shape(arrays)
     if len(shape) != 3:
         raise InputError("input", f"has shape {shape}; expected a (z, y, x) volume")
@@ -62,7 +67,7 @@ def score_case(
     lesion = (arrays["true mask"] != 0) & inside
     x, y = arrays["input"], arrays["output"]
 
-    detected = arrays["difference"] > threshold
+    detected = arrays["mask"] != 0 if mask is not None else arrays["difference"] > threshold
     # A healthy volume has no lesion to find: its detection scores are undefined (nan, left out
     # of the means) and what counts there is `healthy_marked`, the false positives.
     precision, recall, f1 = (precision_recall_f1(detected, lesion, within=inside) if lesion.any()
