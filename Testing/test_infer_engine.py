@@ -205,3 +205,29 @@ def test_the_model_frame_maps_volumes_there_and_back(tmp_path):
     assert 0 <= frame.normalized.min() and frame.normalized.max() <= 1
     back = frame.back(frame.framed[0], volume)
     assert back.same_grid(volume) and back.shape == volume.shape
+
+
+@pytest.mark.parametrize("grid", ["LPS", "oblique"])
+def test_a_reference_takes_the_networks_place(tmp_path, grid):
+    """The true healthy volume as the reference: the output is it, the mask is the blob, and
+    the network (the identity here, which finds nothing) is not what is scored."""
+    image, healthy = brain_volume(**GRIDS[grid]), brain_volume(**GRIDS[grid], lesion=False)
+    model = load_model(write_model(tmp_path / "m.pt", conventions={"spacing": 1.0}))
+    plain = run_model(image, model, device="cpu")
+    assert not plain.mask.array.any()
+    result = SliceInferer(device="cpu")(image, model, reference=[healthy])
+    lesion = image.array == 1000
+    assert np.abs(result.output.array - healthy.array)[~lesion].mean() < 5  # resampled back: near, not exact
+    assert np.abs(result.output.array - healthy.array)[lesion].mean() < 100  # the blob (700 above) is gone
+    dice = 2 * (result.mask.array.astype(bool) & lesion).sum() / (result.mask.array.sum() + lesion.sum())
+    assert dice > 0.7  # the identity network scores 0 here
+
+
+def test_a_reference_must_match_the_inputs(tmp_path):
+    image = brain_volume()
+    model = load_model(write_model(tmp_path / "m.pt"))
+    with pytest.raises(InputError, match="reference"):
+        SliceInferer(device="cpu")(image, model, reference=[image, image])
+    other = brain_volume(spacing=(2.0, 1.0, 2.0), lesion=False)
+    with pytest.raises(InputError, match="reference 0.*grid"):
+        SliceInferer(device="cpu")(image, model, reference=[other])

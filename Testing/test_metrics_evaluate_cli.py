@@ -75,6 +75,33 @@ def test_evaluate_scores_the_mask_a_user_gets(tmp_path, capsys):
         assert scores["auprc"] == pytest.approx(1.0)  # the map itself still ranks the blob first
 
 
+def test_evaluate_oracle_scores_the_true_healthy_volumes(tmp_path, capsys):
+    """The identity model finds nothing; the oracle (its frame, the phantom's truth as output)
+    finds every blob and replaces it, and the report says which was scored."""
+    _write_subjects(tmp_path / "data", 2)
+    model = write_model(tmp_path / "m.pt")
+    runs = {}
+    for name, extra in (("model", []), ("oracle", ["--oracle"])):
+        out = tmp_path / name
+        assert main(["evaluate", "--model", str(model), "--data", str(tmp_path / "data"), "--split", "all",
+                     "--out", str(out), "--device", "cpu", "--segmentor", "none", *extra]) == 0
+        runs[name] = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    assert runs["model"]["summary"]["dice"]["mean"] == 0.0
+    assert runs["oracle"]["summary"]["dice"]["mean"] == pytest.approx(1.0)
+    assert runs["oracle"]["summary"]["psnr_lesion"]["mean"] > 60  # the truth itself, up to rounding
+    assert runs["oracle"]["oracle"] is True
+    assert "oracle" in (tmp_path / "oracle" / "evaluation.md").read_text(encoding="utf-8").splitlines()[0]
+
+
+def test_evaluate_oracle_names_a_subject_without_a_healthy_volume(tmp_path, capsys):
+    _write_subjects(tmp_path / "data", 1)
+    (tmp_path / "data" / "Case_000" / "Case_000_flair_healthy.nii.gz").unlink()
+    code = main(["evaluate", "--model", str(write_model(tmp_path / "m.pt")), "--data", str(tmp_path / "data"),
+                 "--split", "all", "--out", str(tmp_path / "r"), "--device", "cpu", "--segmentor", "none", "--oracle"])
+    assert code != 0
+    assert "Case_000" in capsys.readouterr().err and not (tmp_path / "r" / "evaluation.json").exists()
+
+
 def test_evaluate_test_split_holds_out_a_fifth(tmp_path, capsys):
     _write_subjects(tmp_path / "data", 3)
     model = write_model(tmp_path / "m.pt", ceiling=0.0)

@@ -96,12 +96,23 @@ def score_result(image: Volume, result: InferenceResult, model: ModelFile, true_
 
 def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.device,
                      threshold: float | None = None, segmentor: ModelFile | None = None,
-                     strict: bool = True) -> dict[str, float]:
+                     strict: bool = True, oracle: bool = False) -> dict[str, float]:
     """Scores of one subject (see `protocol.score_case`), first modality of the model; with
     `segmentor` (f_pre) also its healthiness (`evaluation.fpre`). A subject f_pre cannot judge
-    (slices too small in its frame) is an error when `strict`, else its healthiness is nan."""
+    (slices too small in its frame) is an error when `strict`, else its healthiness is nan.
+
+    `oracle` scores the subject's true healthy volumes in place of the model's output (through
+    the model's frame, threshold and post-processing): the ceiling of its mask on this data."""
     images, mask = subject_inputs(subject, model)
-    result = SliceInferer(device=device, threshold=threshold)(images, model)
+    reference = None
+    if oracle:
+        if model.modalities[0] not in subject.healthy:
+            raise InputError(subject.id, f"has no true healthy {model.modalities[0]} volume "
+                                         f"(<case>_{model.modalities[0]}_healthy) to score as the oracle")
+        reference = [None if image is None or modality not in subject.healthy
+                     else _read_on_grid(subject.healthy[modality], image)
+                     for modality, image in zip(model.modalities, images)]
+    result = SliceInferer(device=device, threshold=threshold)(images, model, reference=reference)
     true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
     first = model.modalities[0]
     truth = changed = None
@@ -172,5 +183,7 @@ def write_reports(out: Path, ids: list[str], rows: list[dict[str, float]], conte
     write_json(out / "evaluation.json", report)
     table = markdown(ids, rows, summary)
     with atomic_path(out / "evaluation.md") as temporary:
-        temporary.write_text(f"# Evaluation of {context['model']} on {context['data']} ({context['split']})\n\n{table}", encoding="utf-8")
+        scored = " (oracle: the true healthy volumes as its output)" if context.get("oracle") else ""
+        temporary.write_text(f"# Evaluation of {context['model']}{scored} on {context['data']} ({context['split']})\n\n"
+                             f"{table}", encoding="utf-8")
     return table

@@ -3,6 +3,7 @@
     lesiongan evaluate --model my.pt --data phantom/ --out evaluation/
     lesiongan evaluate --data BraTS2021/ --split all --device cuda
     lesiongan evaluate --model my.pt --data cohort/ --segmentor my_fpre.pt
+    lesiongan evaluate --model my.pt --data phantom/ --split all --oracle   # a perfect generator's scores
 
 Writes `subjects.csv`, `evaluation.json` (per subject and summary) and `evaluation.md`, and
 prints the summary table; the scoring is `lesiongan.evaluation.evaluate`.
@@ -32,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=threshold_argument, default=None,
                         help="mask threshold on the normalized difference map: a number, 'model' (the model's own, "
                              "calibrated on healthy volumes; the default) or 'antgan' (ANT-GAN's 0.1)")
+    parser.add_argument("--oracle", action="store_true",
+                        help="score each subject's true healthy volumes (the phantom's <case>_<modality>_healthy) "
+                             "in place of the model's output: what a perfect generator would score with this "
+                             "model's frame, threshold and post-processing")
     parser.add_argument("--segmentor", default="auto",
                         help="f_pre for healthiness: a segmentation model file, 'auto' (the shipped one for the "
                              "model's first modality, if any) or 'none' (default auto)")
@@ -51,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
     for index, subject in enumerate(subjects, start=1):
         print(f"[{index}/{len(subjects)}] {subject.id}", file=sys.stderr, flush=True)
         ids.append(subject.id)
-        rows.append(evaluate_subject(subject, model, device, args.threshold, segmentor, strict=args.segmentor != "auto"))
+        rows.append(evaluate_subject(subject, model, device, args.threshold, segmentor, strict=args.segmentor != "auto",
+                                     oracle=args.oracle))
     context = {"model": str(model_path), "data": str(args.data), "split": args.split, "device": str(device),
                "threshold": model.threshold if args.threshold is None else args.threshold,
-               "segmentor": None if segmentor is None else str(segmentor.path)}
+               "segmentor": None if segmentor is None else str(segmentor.path), "oracle": args.oracle}
     print(write_reports(args.out, ids, rows, context), end="")
     return 0

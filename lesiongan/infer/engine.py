@@ -31,7 +31,7 @@ from ..errors import Cancelled, InputError, LesionGANError, ModelFileError, Volu
 from ..limits import cap_threads, check_memory
 from ..nets import to_net
 from ..progress import CancelCheck, ProgressCallback
-from .frame import check_volumes, frame_checked, framed_plane
+from .frame import ModelFrame, check_volumes, frame_checked, framed_plane
 from .modelfile import ModelFile
 
 CPU_BATCH = 1  # measured on 2 cores: one slice at a time is as fast as larger batches
@@ -194,6 +194,18 @@ _FRAME_COPIES = 8
 _CPU_BYTES_PER_PIXEL = 64 * 4 * 12
 
 
+def _reference_change(frame: ModelFrame, reference: Sequence[Volume | None], missing: Sequence[int]) -> np.ndarray:
+    """reference - input in the frame's normalized slices (zero where a reference is None)."""
+    change = np.zeros_like(frame.normalized)
+    for channel, (volume, p) in enumerate(zip(reference, frame.params)):
+        if volume is None or channel in missing:
+            continue
+        framed = frame.bring(volume)
+        change[:, channel] = to_slices(normalization.normalize(framed.array.astype(np.float32), p), frame.axis) \
+            - frame.normalized[:, channel]
+    return change
+
+
 def fill_missing(volumes: Volume | Sequence[Volume | None], model: ModelFile) -> tuple[list[Volume], tuple[int, ...]]:
     """`volumes` checked (`check_volumes`), one per model modality, with the positions of the
     absent ones. A model trained with sequences missing (`ModelFile.optional_modalities`) takes
@@ -275,12 +287,18 @@ class SliceInferer:
 
     def __call__(self, volumes: Volume | Sequence[Volume], model: ModelFile, role: str = "a2n", *,
                  extra: Volume | None = None, progress: ProgressCallback | None = None,
-                 cancel: CancelCheck | None = None) -> InferenceResult:
+                 cancel: CancelCheck | None = None,
+                 reference: Sequence[Volume | None] | None = None) -> InferenceResult:
         """`model`'s `role` network over `volumes` (one per model modality).
 
         `extra` (e.g. a lesion mask in [0, 1]) is an additional channel for a reconstructor role.
         `progress(done, total)` and `cancel()` are called between batches; a cancel raises
         `Cancelled` and returns nothing.
+
+        `reference` (one volume per modality on the inputs' grid, None to leave one as it is)
+        takes the network's place: its change from the input goes through the same frame,
+        normalization, smoothing, threshold and minimum component. Given a phantom's true
+        healthy volumes, the result is what a perfect generator would score with this model.
         """
         if not isinstance(model, ModelFile):
             raise InputError("model", f"must be a ModelFile, got {type(model).__name__} "
@@ -291,7 +309,7 @@ class SliceInferer:
         # more threads than cores only wait for each other (10 000 threads hung a run)
         torch.set_num_threads(cap_threads(self.threads) if self.threads is not None else cpu_threads())
         try:
-            result = self._run(inputs, model, role, extra, progress, cancel, missing)
+            result = self._run(inputs, model, role, extra, progress, cancel, missing, reference)
         finally:
             torch.set_num_threads(previous_threads)
         if not all(np.isfinite(volume.array).all() for volume in (*result.outputs, result.difference)
@@ -302,7 +320,7 @@ class SliceInferer:
 
     def _run(self, inputs: list[Volume], model: ModelFile, role: str, extra: Volume | None,
              progress: ProgressCallback | None, cancel: CancelCheck | None,
-             missing: tuple[int, ...] = ()) -> InferenceResult:
+             missing: tuple[int, ...] = (), reference: Sequence[Volume | None] | None = None) -> InferenceResult:
         """The run itself, on volumes `fill_missing` has checked; the channels in `missing` go in as 0."""
         started = time.perf_counter()
         if extra is not None and not extra.same_grid(inputs[0]):
@@ -315,7 +333,12 @@ class SliceInferer:
             min_component_size = int(conventions.get("min_component_size", 0))
         array_axis(str(conventions.get("axis", "axial")))  # an unknown axis name fails here, before any work
         target = resolve_device(self.device)
-        net = model.network(role, target)
+        if reference is not None:
+            if len(reference) != len(inputs):
+                raise InputError("reference", f"has {len(reference)} volumes for the model's {len(inputs)} modalities")
+            for index, volume in enumerate(reference):
+                if volume is not None and not (isinstance(volume, Volume) and volume.same_grid(inputs[0])):
+                    raise VolumeError(f"reference {index}", "is not a Volume on the input volumes' grid")
 
         # 1-2. model frame (orientation, in-plane spacing), normalization, slices, padding
         frame = frame_checked(inputs, conventions, missing)  # an absent sequence is 0, as in training
@@ -334,8 +357,10 @@ class SliceInferer:
         active = np.flatnonzero(foreground_slices.reshape(normalized.shape[0], -1).any(axis=1))
         change = np.zeros_like(normalized)
         batch = _batch_size(target, padded.shape[2:], self.batch_size)
-        if active.size:
-            run, batch = _forward_slices(net, np.ascontiguousarray(padded[active]),
+        if reference is not None:
+            change = _reference_change(frame, reference, missing)
+        elif active.size:
+            run, batch = _forward_slices(model.network(role, target), np.ascontiguousarray(padded[active]),
                                          None if extra_slices is None else np.ascontiguousarray(extra_slices[active]),
                                          target, batch, progress, cancel,
                                          np.pad(foreground_slices[active], [(0, 0), *pads]) if self.crop else None)
