@@ -104,22 +104,22 @@ def evaluate_subject(subject: readers.Subject, model: ModelFile, device: torch.d
     `oracle` scores the subject's true healthy volumes in place of the model's output (through
     the model's frame, threshold and post-processing): the ceiling of its mask on this data."""
     images, mask = subject_inputs(subject, model)
-    reference = None
-    if oracle:
-        if model.modalities[0] not in subject.healthy:
-            raise InputError(subject.id, f"has no true healthy {model.modalities[0]} volume "
-                                         f"(<case>_{model.modalities[0]}_healthy) to score as the oracle")
-        reference = [None if image is None or modality not in subject.healthy
-                     else _read_on_grid(subject.healthy[modality], image)
-                     for modality, image in zip(model.modalities, images)]
-    result = SliceInferer(device=device, threshold=threshold)(images, model, reference=reference)
-    true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
     first = model.modalities[0]
     truth = changed = None
     if first in subject.healthy:
         truth = _read_on_grid(subject.healthy[first], images[0])
         if subject.changed is not None:
             changed = _read_on_grid(subject.changed, images[0]).array
+    reference = None
+    if oracle:
+        if truth is None:
+            raise InputError(subject.id, f"has no true healthy {first} volume (<case>_{first}_healthy) "
+                                         "to score as the oracle")
+        reference = [truth, *(None if image is None or modality not in subject.healthy
+                              else _read_on_grid(subject.healthy[modality], image)
+                              for modality, image in zip(model.modalities[1:], images[1:]))]
+    result = SliceInferer(device=device, threshold=threshold)(images, model, reference=reference)
+    true_mask = np.zeros(images[0].shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
     scores = score_result(images[0], result, model, true_mask, truth=truth, changed=changed)
     if segmentor is not None:
         try:
