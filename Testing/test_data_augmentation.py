@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lesiongan.data.augmentation import SliceAugmentation
@@ -70,3 +71,74 @@ def test_antgan_trains_on_augmented_batches_and_resumes_their_draws() -> None:
     method.load_extra_state(state)
     again = method.make_batch(Sampler(), 6)
     assert torch.equal(again["abnormal"], first["abnormal"]) and torch.equal(again["abnormal_mask"], first["abnormal_mask"])
+
+
+def _brains(n: int = 16, size: int = 48) -> torch.Tensor:
+    """Healthy twins: a textured disc of brain on a zero background, two sequences."""
+    g = torch.Generator().manual_seed(5)
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    disc = ((ys - size / 2) ** 2 + (xs - size / 2) ** 2 < (0.4 * size) ** 2).float()
+    return disc * (0.4 + 0.2 * torch.rand(n, 2, size, size, generator=g))
+
+
+def test_synthetic_lesions_paint_new_masked_lesions_into_the_twin_inside_the_brain() -> None:
+    twin = _brains()
+    old_mask = torch.zeros(16, 1, 48, 48)
+    old_mask[:, :, 20:24, 20:24] = 1
+    old_lesion = torch.where(old_mask > 0, twin + 0.3, twin)
+    g = torch.Generator().manual_seed(0)
+    lesion, mask = SliceAugmentation(synthetic=1.0).synthetic_lesions(old_lesion, old_mask, twin, g)
+    brain = twin[:, :1] > 0
+    assert mask.shape == old_mask.shape and bool((mask <= brain.float()).all())  # never outside the brain
+    assert torch.equal(lesion[~brain.expand_as(lesion)], twin[~brain.expand_as(twin)])  # background stays 0
+    change = (lesion - twin).abs()
+    inside, outside = mask.expand_as(change) > 0, mask.expand_as(change) == 0
+    painted = [i for i in range(16) if mask[i].sum() > 0]
+    assert len(painted) >= 14 and any(not torch.equal(mask[i], old_mask[i]) for i in painted)
+    for i in painted:  # the change is the lesion: strong inside the mask, weaker outside it
+        assert change[i][inside[i]].mean() > 0.05 and change[i][inside[i]].mean() > 3 * change[i][outside[i]].mean()
+    signs = torch.sign((lesion - twin)[inside].reshape(-1))
+    assert (signs > 0).any() and (signs < 0).any()  # bright and dark lesions
+    sizes = mask.sum(dim=(1, 2, 3))[painted]
+    assert sizes.max() > 3 * sizes.min()  # sizes vary
+    # the inputs are not modified, and p = 0 leaves the batch alone
+    assert torch.equal(old_lesion, torch.where(old_mask > 0, twin + 0.3, twin))
+    same, same_mask = SliceAugmentation(synthetic=0.0).synthetic_lesions(old_lesion, old_mask, twin, g)
+    assert torch.equal(same, old_lesion) and torch.equal(same_mask, old_mask)
+
+
+def test_synthetic_lesions_are_drawn_afresh_each_batch_and_reproducibly_from_the_seed() -> None:
+    twin = _brains(4)
+    empty = torch.zeros(4, 1, 48, 48)
+    augmentation = SliceAugmentation(synthetic=1.0)
+    first = augmentation.synthetic_lesions(twin, empty, twin, torch.Generator().manual_seed(7))
+    again = augmentation.synthetic_lesions(twin, empty, twin, torch.Generator().manual_seed(7))
+    other = augmentation.synthetic_lesions(twin, empty, twin, torch.Generator().manual_seed(8))
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    assert not torch.equal(first[1], other[1])
+
+
+def test_antgan_synthetic_lesions_need_a_twin_and_reach_the_batches() -> None:
+    from lesiongan.errors import InputError
+    from lesiongan.methods import get_method, resolve_options
+
+    cls = get_method("antgan")
+    base = {"ngf": 4, "generator": "unet", "unet_depth": 2, "gate": True, "lambda_gan": 0.0,
+            "cycle_ac": False, "cycle_nc": False, "synthetic_lesions": 1.0}
+    with pytest.raises(InputError, match="synthetic_lesions"):
+        cls(resolve_options(cls, None, {**base, "augment": True}), channels=1, total_steps=2)  # no twin
+    with pytest.raises(InputError, match="synthetic_lesions"):
+        cls(resolve_options(cls, None, {**base, "lambda_twin": 1.0}), channels=1, total_steps=2)  # no augment
+    method = cls(resolve_options(cls, None, {**base, "augment": True, "lambda_twin": 1.0}), channels=1, total_steps=2)
+    twin = _brains(6)[:, :1]
+    mask = torch.zeros(6, 1, 48, 48)
+
+    class Sampler:
+        slices = type("Slices", (), {"images": twin, "masks": mask, "truth": twin})()
+
+        def draw(self, kind: str, n: int) -> torch.Tensor:
+            return torch.arange(n) % 6
+
+    batch = method.make_batch(Sampler(), 6)
+    assert batch["abnormal_mask"].sum() > 0  # the slices had no lesion: every one seen here was painted
+    assert not torch.allclose(batch["abnormal"], batch["abnormal_truth"])

@@ -12,6 +12,13 @@ variations, each drawn per slice and applied alike to every tensor of that slice
 - **tissue contrast**: an intensity curve v -> gain * v ** gamma inside the brain (v > 0;
   outside stays 0), as the phantom's own acquisition draws, so the contrast between tissues
   varies beyond the phantom's profiles.
+- **synthetic lesions** (`synthetic`): with that probability a lesion slice's lesion is
+  replaced by new ones painted into its twin: 1-6 blobs of random size, elongation, rough
+  outline, soft or sharp edge and texture, half of them with a fainter edema-like halo, each as bright or dark as the phantom's lesions
+  (times the slice's median brain intensity), anywhere in the brain. The phantom has a few
+  hundred lesions; a model that sees only those learns them, not what a lesion is. Fresh
+  shapes and places every step are how the unsupervised anomaly-detection work (FPI, NSA)
+  teaches a detector anomalies it has never seen, and the twin says exactly what was painted.
 - **left-right flip**: the brain is near-symmetric, so a flip is another plausible brain with
   the lesion on the other side.
 - **missing modalities** (`drop_modalities`, multi-modal models): with that probability a
@@ -30,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import InputError
 
@@ -43,9 +51,14 @@ class SliceAugmentation:
     flip: float = 0.5
     drop_modalities: float = 0.0
     drop_each: float = 0.7
+    synthetic: float = 0.0
+    synthetic_count: tuple[int, int] = (1, 6)
+    synthetic_radius: tuple[float, float] = (0.02, 0.18)  # of the slice's width, log-uniform
+    bright_factor: tuple[float, float] = (1.2, 2.4)  # times the median brain intensity
+    dark_factor: tuple[float, float] = (0.3, 0.8)
 
     def __post_init__(self) -> None:
-        for name in ("darken", "flip", "drop_modalities", "drop_each"):
+        for name in ("darken", "flip", "drop_modalities", "drop_each", "synthetic"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(name, f"is a probability in [0, 1], got {getattr(self, name)!r}")
 
@@ -62,6 +75,67 @@ class SliceAugmentation:
         scaled = twin + (sign * scale).to(lesion) * (lesion - twin)
         # Outside the brain both are 0 and stay so; inside, a reversed lesion must not leave the range.
         return torch.where((lesion > 0) | (twin > 0), scaled.clamp(0.0, 1.0), lesion)
+
+    @staticmethod
+    def _smooth_noise(size: tuple[int, int], nodes: int, generator: torch.Generator) -> torch.Tensor:
+        """A smooth random field in about [0, 1]: `nodes` x `nodes` uniform draws, upsampled."""
+        coarse = torch.rand(1, 1, nodes, nodes, generator=generator)
+        return F.interpolate(coarse, size=size, mode="bilinear", align_corners=True)[0, 0]
+
+    def _blobs(self, brain: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Soft weights in [0, 1] of a few random blobs centred in `brain` (H, W), 0 outside
+        it, and of the halo around each (an edema-like rim 1.2-2 times as wide; zero for half
+        of the blobs)."""
+        h, w = brain.shape
+        centres = brain.nonzero()
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+        low, high = self.synthetic_count
+        count = int(torch.randint(low, high + 1, (1,), generator=generator))
+        weight, halo = torch.zeros(h, w), torch.zeros(h, w)
+        for _ in range(count):
+            cy, cx = centres[int(torch.randint(len(centres), (1,), generator=generator))].tolist()
+            r_low, r_high = (torch.log(torch.tensor(b * w / count ** 0.5)) for b in self.synthetic_radius)
+            radius = float(torch.exp(r_low + (r_high - r_low) * torch.rand(1, generator=generator)).clamp_min(1.0))
+            elongation, angle, sharpness, rim = torch.rand(4, generator=generator).tolist()
+            ry, rx = radius, radius * (0.5 + 0.5 * elongation)
+            cos, sin = torch.cos(torch.tensor(angle * torch.pi)), torch.sin(torch.tensor(angle * torch.pi))
+            u, v = cos * (ys - cy) + sin * (xs - cx), -sin * (ys - cy) + cos * (xs - cx)
+            distance = torch.sqrt((u / ry) ** 2 + (v / rx) ** 2)
+            distance = distance * (0.7 + 0.6 * self._smooth_noise((h, w), 6, generator))  # rough outline
+            weight = torch.maximum(weight, torch.sigmoid((1.0 - distance) * (3.0 + 9.0 * sharpness) * 2))
+            if rim < 0.5:
+                halo = torch.maximum(halo, torch.sigmoid((1.0 - distance / (1.2 + 1.6 * rim)) * 6.0))
+        return weight * brain, halo * brain
+
+    def synthetic_lesions(self, lesion: torch.Tensor, mask: torch.Tensor, twin: torch.Tensor,
+                          generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """`lesion` and `mask` with the lesion of some slices replaced by new ones painted into the twin."""
+        n, channels, h, w = twin.shape
+        chosen = (torch.rand(n, generator=generator) < self.synthetic).nonzero().flatten().tolist()
+        if not chosen:
+            return lesion, mask
+        lesion, mask = lesion.clone(), mask.clone()
+        for i in chosen:
+            healthy = twin[i].detach().float().cpu()
+            brain = healthy[0] > 0
+            if brain.sum() < 16:
+                continue
+            weight, halo = self._blobs(brain, generator)
+            if not (weight > 0.5).any():
+                continue
+            # Per sequence, as the phantom's lesions: bright in one may be dark in another.
+            dark = torch.rand(channels, generator=generator) < self.darken
+            factors = torch.where(dark, self._uniform((channels,), self.dark_factor, generator)[:, 0, 0],
+                                  self._uniform((channels,), self.bright_factor, generator)[:, 0, 0])
+            median = torch.stack([c[brain].median() for c in healthy])
+            rim_share = 0.3 + 0.4 * torch.rand(channels, generator=generator)  # the halo's share of the contrast
+            texture = 0.85 + 0.3 * self._smooth_noise((h, w), 12, generator)
+            painted = healthy * (1 - halo) + (healthy * (1 - rim_share[:, None, None]) +
+                                              (median * factors * rim_share)[:, None, None]) * halo
+            painted = painted * (1 - weight) + (median * factors)[:, None, None] * texture * weight
+            lesion[i] = torch.where(brain, painted.clamp(0.0, 1.0), healthy).to(lesion)
+            mask[i] = (torch.maximum(weight, halo) > 0.5).to(mask)
+        return lesion, mask
 
     def tissue_curves(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
         """One intensity curve per slice and channel, the same for every tensor in `tensors` (aligned slices)."""
@@ -91,6 +165,8 @@ class SliceAugmentation:
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """A varied copy of a batch of slices, their masks and their twins (either may be None:
         healthy slices have neither, and only a slice with a twin gets the lesion contrast)."""
+        if twin is not None and mask is not None and self.synthetic > 0:
+            images, mask = self.synthetic_lesions(images, mask, twin, generator)
         aligned = [images] if twin is None else [self.lesion_pairs(images, twin, generator), twin]
         aligned = self.drop_channels(self.tissue_curves(aligned, generator), generator)
         flipped = self.flips(aligned + ([] if mask is None else [mask]), generator)
