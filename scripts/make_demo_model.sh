@@ -9,9 +9,9 @@
 # - fpre_flair.pt, f_pre, the segmentor that scores healthiness in `lesiongan evaluate`,
 #   trained on the plain phantom.
 # The ship step stores fp16 weights with the held-out scores and records each file's size and
-# SHA-256 in the manifest. CPU, 2 cores: about five and a half hours (phantoms 55 min; the FLAIR
-# model 50 min and f_pre 30 min side by side, then its second stage 40 min and two stages with
-# synthetic lesions 30 min each, the four-sequence model 80 min and its second stage 20 min; each
+# SHA-256 in the manifest. CPU, 2 cores: about six hours (phantoms 55 min; the FLAIR
+# model 50 min and f_pre 30 min side by side, then its second stage 40 min and three stages with
+# synthetic lesions 25-30 min each, the four-sequence model 80 min and its second stage 20 min; each
 # run at one thread; calibration and evaluation 45 min).
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh            # all steps
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh ship       # only the last step
@@ -74,10 +74,10 @@ if [ "${1:-all}" != ship ]; then
     --init "$WORK/run/model.pt" --modalities flair --set lr=0.0005 \
     --spacing 3 --ngf 16 --batch-size 4 --iterations 4000 --checkpoint-every 200 --sample-every 1000 --log-every 50 \
     --seed 1 --no-tensorboard --val-fraction 0.05
-  # Then two stages of 4,000 iterations in which half of the lesion slices get new random
-  # lesions painted into their healthy twins (synthetic_lesions=0.5): a new lesion every step
-  # rather than the data's few hundred (docs/ablation.md). The second, with the identity on
-  # healthy slices doubled, ships as the default.
+  # Then three stages (4,000, 4,000, 3,000 iterations) in which half of the lesion slices get
+  # new random lesions painted into their healthy twins (synthetic_lesions=0.5): a new lesion
+  # every step rather than the data's few hundred (docs/ablation.md). The identity on healthy
+  # slices is doubled in the second and again in the third, which ships as the default.
   "$LESIONGAN" train --method antgan --preset twin-gate --data "$WORK/train-all" --out "$WORK/run-synth" \
     --init "$WORK/run-tuned/model.pt" --modalities flair --set lr=0.0005 --set synthetic_lesions=0.5 \
     --spacing 3 --ngf 16 --batch-size 4 --iterations 4000 --checkpoint-every 200 --sample-every 1000 --log-every 50 \
@@ -86,6 +86,10 @@ if [ "${1:-all}" != ship ]; then
     --init "$WORK/run-synth/model.pt" --modalities flair --set lr=0.0005 --set synthetic_lesions=0.5 --set lambda_identity=40 \
     --spacing 3 --ngf 16 --batch-size 4 --iterations 4000 --checkpoint-every 200 --sample-every 1000 --log-every 50 \
     --seed 7 --no-tensorboard --val-fraction 0.05
+  "$LESIONGAN" train --method antgan --preset twin-gate --data "$WORK/train-all" --out "$WORK/run-synth3" \
+    --init "$WORK/run-synth2/model.pt" --modalities flair --set lr=0.0005 --set synthetic_lesions=0.5 --set lambda_identity=80 \
+    --spacing 3 --ngf 16 --batch-size 4 --iterations 3000 --checkpoint-every 200 --sample-every 1000 --log-every 50 \
+    --seed 9 --no-tensorboard --val-fraction 0.05
   # The same recipe on the four sequences, 30% of the slices with some of T1, T2, T1ce dropped
   # (so any of them may be missing at inference), and 5,600 iterations.
   "$LESIONGAN" train --method antgan --preset twin-gate --data "$WORK/train" --out "$WORK/run-brain" \
@@ -102,6 +106,7 @@ if [ "${1:-all}" != ship ]; then
   calibrate_and_evaluate run-tuned test-id test-ood
   calibrate_and_evaluate run-synth test-id test-ood
   calibrate_and_evaluate run-synth2 test-id test-ood
+  calibrate_and_evaluate run-synth3 test-id test-ood
   calibrate_and_evaluate run-brain-tuned test-id test-ood test-id-flair test-ood-flair
 fi
 "$PYTHON" - "$WORK" <<'PY'
@@ -123,7 +128,7 @@ def summary(run: str, split: str) -> dict:
 
 SPLITS = {"test-id": "in_distribution", "test-ood": "held_out_setting", "plain": "plain_phantom",
           "test-id-flair": "in_distribution_flair_only", "test-ood-flair": "held_out_setting_flair_only"}
-for run, target in (("run-synth2", default_model_path()), ("run-brain-tuned", models_dir() / "demo_antgan_brain.pt")):
+for run, target in (("run-synth3", default_model_path()), ("run-brain-tuned", models_dir() / "demo_antgan_brain.pt")):
     metrics = {key: summary(run, split) for split, key in SPLITS.items() if (work / run / f"evaluation-{split}").is_dir()}
     metrics["evaluated_on"] = ("8 + 8 held-out brats-size randomized phantom cases (seeds 13, 14; the second in the "
                                "held-out 'test' setting) and 6 plain phantom cases (seed 7), lesiongan evaluate")
