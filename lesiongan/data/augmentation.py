@@ -14,8 +14,9 @@ variations, each drawn per slice and applied alike to every tensor of that slice
   varies beyond the phantom's profiles.
 - **synthetic lesions** (`synthetic`): with that probability a lesion slice's lesion is
   replaced by new ones painted into its twin: 1-6 blobs of random size, elongation, rough
-  outline, soft or sharp edge and texture, half of them with a fainter edema-like halo, each as bright or dark as the phantom's lesions
-  (times the slice's median brain intensity), anywhere in the brain. The phantom has a few
+  outline, soft or sharp edge and texture, half of them with a fainter edema-like halo,
+  each as bright or dark as the phantom's lesions (times the slice's median brain
+  intensity), anywhere in the brain. The phantom has a few
   hundred lesions; a model that sees only those learns them, not what a lesion is. Fresh
   shapes and places every step are how the unsupervised anomaly-detection work (FPI, NSA)
   teaches a detector anomalies it has never seen, and the twin says exactly what was painted.
@@ -35,6 +36,8 @@ Tensors are (N, C, H, W) in [0, 1] (data intensities, before `nets.to_net`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +81,9 @@ class SliceAugmentation:
 
     @staticmethod
     def _smooth_noise(size: tuple[int, int], nodes: int, generator: torch.Generator) -> torch.Tensor:
-        """A smooth random field in about [0, 1]: `nodes` x `nodes` uniform draws, upsampled."""
+        """A smooth random field in about [0, 1]: `nodes` x `nodes` uniform draws, upsampled.
+        Not the phantom's `smooth_field`: that one draws from numpy, and these draws must come
+        from the torch generator whose state the training checkpoints keep."""
         coarse = torch.rand(1, 1, nodes, nodes, generator=generator)
         return F.interpolate(coarse, size=size, mode="bilinear", align_corners=True)[0, 0]
 
@@ -91,14 +96,15 @@ class SliceAugmentation:
         ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
         low, high = self.synthetic_count
         count = int(torch.randint(low, high + 1, (1,), generator=generator))
+        # More blobs, smaller ones: the largest radius shrinks as 1 / sqrt(count).
+        r_low, r_high = (math.log(b * w / count ** 0.5) for b in self.synthetic_radius)
         weight, halo = torch.zeros(h, w), torch.zeros(h, w)
         for _ in range(count):
             cy, cx = centres[int(torch.randint(len(centres), (1,), generator=generator))].tolist()
-            r_low, r_high = (torch.log(torch.tensor(b * w / count ** 0.5)) for b in self.synthetic_radius)
-            radius = float(torch.exp(r_low + (r_high - r_low) * torch.rand(1, generator=generator)).clamp_min(1.0))
-            elongation, angle, sharpness, rim = torch.rand(4, generator=generator).tolist()
+            position, elongation, angle, sharpness, rim = torch.rand(5, generator=generator).tolist()
+            radius = max(math.exp(r_low + (r_high - r_low) * position), 1.0)
             ry, rx = radius, radius * (0.5 + 0.5 * elongation)
-            cos, sin = torch.cos(torch.tensor(angle * torch.pi)), torch.sin(torch.tensor(angle * torch.pi))
+            cos, sin = math.cos(angle * math.pi), math.sin(angle * math.pi)
             u, v = cos * (ys - cy) + sin * (xs - cx), -sin * (ys - cy) + cos * (xs - cx)
             distance = torch.sqrt((u / ry) ** 2 + (v / rx) ** 2)
             distance = distance * (0.7 + 0.6 * self._smooth_noise((h, w), 6, generator))  # rough outline

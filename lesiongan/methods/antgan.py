@@ -167,7 +167,8 @@ class AntGAN(Method):
             raise InputError("drop_modalities", "acts through the batch augmentation: set augment=true too")
         if o.synthetic_lesions > 0 and not (o.augment and (o.lambda_twin > 0 or o.lambda_paint > 0)):
             raise InputError("synthetic_lesions", "paints into the healthy twin through the batch augmentation: "
-                                                  "set augment=true and lambda_twin > 0 too")
+                                                  "set augment=true and lambda_twin or lambda_paint > 0 "
+                                                  "(the batches then carry the twin)")
         self.augmentation = SliceAugmentation(drop_modalities=o.drop_modalities, synthetic=o.synthetic_lesions) \
             if o.augment else None
         self.augment_rng = torch.Generator().manual_seed(seed * 2 + 3)
