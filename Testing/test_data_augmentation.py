@@ -142,3 +142,42 @@ def test_antgan_synthetic_lesions_need_a_twin_and_reach_the_batches() -> None:
     batch = method.make_batch(Sampler(), 6)
     assert batch["abnormal_mask"].sum() > 0  # the slices had no lesion: every one seen here was painted
     assert not torch.allclose(batch["abnormal"], batch["abnormal_truth"])
+
+
+def test_bias_fields_shade_slices_smoothly_and_alike_in_every_aligned_tensor() -> None:
+    lesion, _, twin = _pair()
+    augmentation = SliceAugmentation(bias=1.0, bias_strength=(0.3, 0.4))
+    shaded, shaded_twin = augmentation.bias_fields([lesion, twin], torch.Generator().manual_seed(3))
+    brain = twin > 0
+    ratio = torch.where(brain, shaded_twin / twin.clamp_min(1e-6), torch.ones_like(twin))
+    assert torch.equal(shaded[~brain], lesion[~brain])  # the background stays 0
+    unclipped = brain & (shaded < 1)
+    assert torch.allclose((shaded / lesion.clamp_min(1e-6))[unclipped], ratio[unclipped], atol=1e-5)  # one field
+    spans = [(r[b].max() / r[b].min()).item() for r, b in zip(ratio, brain)]
+    assert min(spans) > 1.05  # every slice shaded (p = 1), by a varying amount
+    assert len({round(s, 4) for s in spans}) == len(spans)
+    # smooth: neighbouring pixels differ by a small part of the span across the slice
+    steps = (ratio[:, :, 2:14, 3:14] - ratio[:, :, 2:14, 2:13]).abs().amax()
+    assert steps < 0.3 * (max(spans) - 1)  # 3-4 nodes over 16 pixels: at most about a fifth per pixel
+
+
+def test_bias_fields_off_draw_nothing_and_leave_the_batch_as_it_was() -> None:
+    lesion, _, twin = _pair()
+    g = torch.Generator().manual_seed(5)
+    state = g.get_state()
+    same = SliceAugmentation(bias=0.0).bias_fields([lesion, twin], g)
+    assert torch.equal(same[0], lesion) and torch.equal(same[1], twin)
+    assert torch.equal(g.get_state(), state)  # runs without the option keep their random stream
+
+
+def test_antgan_bias_fields_need_the_augmentation() -> None:
+    from lesiongan.errors import InputError
+    from lesiongan.methods import get_method, resolve_options
+
+    cls = get_method("antgan")
+    base = {"ngf": 4, "generator": "unet", "unet_depth": 2, "lambda_gan": 0.0, "cycle_ac": False,
+            "cycle_nc": False, "bias_fields": 0.5}
+    with pytest.raises(InputError, match="bias_fields"):
+        cls(resolve_options(cls, None, base), channels=1, total_steps=2)
+    method = cls(resolve_options(cls, None, {**base, "augment": True}), channels=1, total_steps=2)
+    assert method.augmentation.bias == 0.5

@@ -20,6 +20,11 @@ variations, each drawn per slice and applied alike to every tensor of that slice
   hundred lesions; a model that sees only those learns them, not what a lesion is. Fresh
   shapes and places every step are how the unsupervised anomaly-detection work (FPI, NSA)
   teaches a detector anomalies it has never seen, and the twin says exactly what was painted.
+- **bias fields** (`bias`): with that probability a slice is multiplied by a smooth random
+  field exp(a * f), f in [-1, 1] over a 3-4 node grid, a up to `bias_strength` (one field
+  per sequence, the same in every tensor of the slice). The phantom's 3D field is one smooth
+  draw per case; a generator that has seen a few hundred of them takes a strongly shaded
+  region of healthy tissue (a bright cerebellar hemisphere) for a lesion and darkens it.
 - **left-right flip**: the brain is near-symmetric, so a flip is another plausible brain with
   the lesion on the other side.
 - **missing modalities** (`drop_modalities`, multi-modal models): with that probability a
@@ -55,13 +60,15 @@ class SliceAugmentation:
     drop_modalities: float = 0.0
     drop_each: float = 0.7
     synthetic: float = 0.0
+    bias: float = 0.0
+    bias_strength: tuple[float, float] = (0.05, 0.4)  # log-amplitude a, uniform
     synthetic_count: tuple[int, int] = (1, 6)
     synthetic_radius: tuple[float, float] = (0.02, 0.18)  # of the slice's width, log-uniform
     bright_factor: tuple[float, float] = (1.2, 2.4)  # times the median brain intensity
     dark_factor: tuple[float, float] = (0.3, 0.8)
 
     def __post_init__(self) -> None:
-        for name in ("darken", "flip", "drop_modalities", "drop_each", "synthetic"):
+        for name in ("darken", "flip", "drop_modalities", "drop_each", "synthetic", "bias"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(name, f"is a probability in [0, 1], got {getattr(self, name)!r}")
 
@@ -151,6 +158,22 @@ class SliceAugmentation:
         gain = self._uniform(shape, self.gain, generator)
         return [torch.where(t > 0, (gain.to(t) * t.clamp_min(0) ** gamma.to(t)).clamp(0.0, 1.0), t) for t in tensors]
 
+    def bias_fields(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
+        """Some slices shaded by a smooth multiplicative field per channel, the same in every tensor."""
+        n, channels, h, w = tensors[0].shape
+        if self.bias <= 0:  # draws nothing, so runs without the option keep their random stream
+            return tensors
+        chosen = (torch.rand(n, generator=generator) < self.bias).nonzero().flatten().tolist()
+        if not chosen:
+            return tensors
+        fields = torch.ones(n, channels, h, w)
+        for i in chosen:
+            for c in range(channels):
+                strength = float(self._uniform((1,), self.bias_strength, generator))
+                nodes = 3 + int(torch.randint(2, (1,), generator=generator))
+                fields[i, c] = torch.exp(strength * (2 * self._smooth_noise((h, w), nodes, generator) - 1))
+        return [(t * fields.to(t)).clamp(0.0, 1.0) for t in tensors]
+
     def flips(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
         """The same slices of every tensor mirrored left-right."""
         flip = (torch.rand(tensors[0].shape[0], generator=generator) < self.flip).to(tensors[0].device)
@@ -174,7 +197,7 @@ class SliceAugmentation:
         if twin is not None and mask is not None and self.synthetic > 0:
             images, mask = self.synthetic_lesions(images, mask, twin, generator)
         aligned = [images] if twin is None else [self.lesion_pairs(images, twin, generator), twin]
-        aligned = self.drop_channels(self.tissue_curves(aligned, generator), generator)
+        aligned = self.drop_channels(self.bias_fields(self.tissue_curves(aligned, generator), generator), generator)
         flipped = self.flips(aligned + ([] if mask is None else [mask]), generator)
         images, twin = flipped[0], (None if twin is None else flipped[1])
         return images, (None if mask is None else flipped[-1]), twin

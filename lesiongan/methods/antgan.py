@@ -30,6 +30,8 @@ Beyond the paper (all off by default, so the defaults are Eq. 1):
 - `synthetic_lesions` (with `augment` and a twin): the probability that a lesion slice's
   lesion is replaced by new random blobs painted into its twin, so the generator and its
   gate meet a new lesion every step rather than the data's few hundred.
+- `bias_fields` (with `augment`): the probability that a slice is shaded by a smooth random
+  multiplicative field, so intensity nonuniformity in healthy tissue is not taken for a lesion.
 - `drop_modalities` (with `augment`, several modalities): the probability that a slice loses
   some of its sequences after the first, so one model also serves cases that lack them.
 - `generator`: "resnet" (Table I) or "unet", a U-Net with the same global shortcut
@@ -129,6 +131,7 @@ class AntGAN(Method):
         augment: bool = False
         drop_modalities: float = 0.0
         synthetic_lesions: float = 0.0
+        bias_fields: float = 0.0
         lambda_gate: float = 1.0
         cycle_ac: bool = True
         cycle_nc: bool = True
@@ -165,11 +168,14 @@ class AntGAN(Method):
         self.pools = {"D_N": HistoryPool(o.pool_size, seed * 2 + 1), "D_A": HistoryPool(o.pool_size, seed * 2 + 2)}
         if o.drop_modalities > 0 and not o.augment:
             raise InputError("drop_modalities", "acts through the batch augmentation: set augment=true too")
+        if o.bias_fields > 0 and not o.augment:
+            raise InputError("bias_fields", "acts through the batch augmentation: set augment=true too")
         if o.synthetic_lesions > 0 and not (o.augment and (o.lambda_twin > 0 or o.lambda_paint > 0)):
             raise InputError("synthetic_lesions", "paints into the healthy twin through the batch augmentation: "
                                                   "set augment=true and lambda_twin or lambda_paint > 0 "
                                                   "(the batches then carry the twin)")
-        self.augmentation = SliceAugmentation(drop_modalities=o.drop_modalities, synthetic=o.synthetic_lesions) \
+        self.augmentation = SliceAugmentation(drop_modalities=o.drop_modalities, synthetic=o.synthetic_lesions,
+                                              bias=o.bias_fields) \
             if o.augment else None
         self.augment_rng = torch.Generator().manual_seed(seed * 2 + 3)
         self.roles = {"a2n": "G_A2N", "n2a": "G_N2A", **({"reconstructor": "R"} if "R" in self.networks else {})}
