@@ -170,14 +170,50 @@ def test_bias_fields_off_draw_nothing_and_leave_the_batch_as_it_was() -> None:
     assert torch.equal(g.get_state(), state)  # runs without the option keep their random stream
 
 
-def test_antgan_bias_fields_need_the_augmentation() -> None:
+def _two_tissues() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Twins of two flat tissues (0.3 left, 0.6 right) on a zero background, and a lesion 0.2
+    brighter than the darker tissue."""
+    twin = torch.zeros(8, 1, 32, 32)
+    twin[:, :, 4:28, 4:16], twin[:, :, 4:28, 16:28] = 0.3, 0.6
+    mask = torch.zeros_like(twin)
+    mask[:, :, 8:12, 8:12] = 1
+    return torch.where(mask > 0, twin + 0.2, twin), mask, twin
+
+
+def test_random_contrast_redraws_the_tissue_curve_and_keeps_the_lesion_on_its_twin() -> None:
+    lesion, mask, twin = _two_tissues()
+    new_lesion, new_twin = SliceAugmentation(contrast=1.0).contrast_curves(lesion, twin, torch.Generator().manual_seed(2))
+    assert torch.equal(new_twin[twin == 0], twin[twin == 0]) and torch.equal(new_lesion[twin == 0], lesion[twin == 0])
+    assert new_twin.min() >= 0 and new_twin.max() <= 1
+    left, right = new_twin[:, 0, 20, 8], new_twin[:, 0, 20, 20]
+    # a curve: one intensity in, one out, within each slice
+    assert torch.equal(new_twin[:, 0, 4:28, 4:16].amin((1, 2)), left) and torch.equal(new_twin[:, 0, 4:28, 4:16].amax((1, 2)), left)
+    assert (left > right).any() and (left < right).any()  # the tissues' order reversed in some slices only
+    assert torch.allclose((new_lesion - new_twin)[mask > 0], (lesion - twin)[mask > 0], atol=1e-6)
+
+
+def test_random_contrast_reshapes_healthy_slices_but_not_a_lesion_slice_without_its_twin() -> None:
+    lesion, mask, twin = _two_tissues()
+    plain = SliceAugmentation(contrast=1.0, gamma=(1.0, 1.0), gain=(1.0, 1.0), flip=0.0)
+    healthy, _, _ = plain(twin, None, None, torch.Generator().manual_seed(4))
+    assert not torch.equal(healthy, twin)
+    untwinned, kept_mask, _ = plain(lesion, mask, None, torch.Generator().manual_seed(4))
+    assert torch.equal(untwinned, lesion) and torch.equal(kept_mask, mask)
+    g = torch.Generator().manual_seed(5)
+    state = g.get_state()
+    assert SliceAugmentation(contrast=0.0).contrast_curves(lesion, twin, g) == (lesion, twin)
+    assert torch.equal(g.get_state(), state)
+
+
+@pytest.mark.parametrize("option", ["bias_fields", "random_contrast"])
+def test_antgan_intensity_augmentations_need_the_augmentation(option: str) -> None:
     from lesiongan.errors import InputError
     from lesiongan.methods import get_method, resolve_options
 
     cls = get_method("antgan")
     base = {"ngf": 4, "generator": "unet", "unet_depth": 2, "lambda_gan": 0.0, "cycle_ac": False,
-            "cycle_nc": False, "bias_fields": 0.5}
-    with pytest.raises(InputError, match="bias_fields"):
+            "cycle_nc": False, option: 0.5}
+    with pytest.raises(InputError, match=option):
         cls(resolve_options(cls, None, base), channels=1, total_steps=2)
-    method = cls(resolve_options(cls, None, {**base, "augment": True}), channels=1, total_steps=2)
-    assert method.augmentation.bias == 0.5
+    augmentation = cls(resolve_options(cls, None, {**base, "augment": True}), channels=1, total_steps=2).augmentation
+    assert (augmentation.bias, augmentation.contrast) == ((0.5, 0.0) if option == "bias_fields" else (0.0, 0.5))

@@ -20,6 +20,13 @@ variations, each drawn per slice and applied alike to every tensor of that slice
   hundred lesions; a model that sees only those learns them, not what a lesion is. Fresh
   shapes and places every step are how the unsupervised anomaly-detection work (FPI, NSA)
   teaches a detector anomalies it has never seen, and the twin says exactly what was painted.
+- **random contrast** (`contrast`): with that probability a slice's healthy tissue goes
+  through a random piecewise-linear curve (`contrast_knots` knots, each drawn in [0.05, 1],
+  blended with the identity by a random weight), which may reverse the order of two
+  tissues, as SynthSeg draws any contrast. On a slice with a twin the curve reshapes the twin
+  and the lesion rides on it unchanged (lesion = curve(twin) + (lesion - twin)), so the lesion
+  stays as distinct from its surroundings as it was; a healthy slice is reshaped whole. A
+  lesion slice without a twin is left alone: nothing says which intensities are the lesion.
 - **bias fields** (`bias`): with that probability a slice is multiplied by a smooth random
   field exp(a * f), f in [-1, 1] over a 3-4 node grid, a up to `bias_strength` (one field
   per sequence, the same in every tensor of the slice). The phantom's 3D field is one smooth
@@ -61,6 +68,8 @@ class SliceAugmentation:
     drop_each: float = 0.7
     synthetic: float = 0.0
     bias: float = 0.0
+    contrast: float = 0.0
+    contrast_knots: int = 8
     bias_strength: tuple[float, float] = (0.05, 0.4)  # log-amplitude a, uniform
     synthetic_count: tuple[int, int] = (1, 6)
     synthetic_radius: tuple[float, float] = (0.02, 0.18)  # of the slice's width, log-uniform
@@ -68,7 +77,7 @@ class SliceAugmentation:
     dark_factor: tuple[float, float] = (0.3, 0.8)
 
     def __post_init__(self) -> None:
-        for name in ("darken", "flip", "drop_modalities", "drop_each", "synthetic", "bias"):
+        for name in ("darken", "flip", "drop_modalities", "drop_each", "synthetic", "bias", "contrast"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(name, f"is a probability in [0, 1], got {getattr(self, name)!r}")
 
@@ -158,6 +167,29 @@ class SliceAugmentation:
         gain = self._uniform(shape, self.gain, generator)
         return [torch.where(t > 0, (gain.to(t) * t.clamp_min(0) ** gamma.to(t)).clamp(0.0, 1.0), t) for t in tensors]
 
+    def contrast_curves(self, images: torch.Tensor, twin: torch.Tensor | None,
+                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`images` (and `twin`) with some slices' tissue contrast redrawn (see the module's text)."""
+        base = images if twin is None else twin
+        n, channels = base.shape[:2]
+        if self.contrast <= 0:  # draws nothing, so runs without the option keep their random stream
+            return images, twin
+        chosen = (torch.rand(n, generator=generator) < self.contrast).to(base.device)[:, None, None, None]
+        knots = 0.05 + 0.95 * torch.rand(n, channels, self.contrast_knots, generator=generator)
+        weight = torch.rand(n, channels, 1, generator=generator)
+        flat = base.detach().float().clamp(0.0, 1.0).reshape(n, channels, -1)
+        position = flat * (self.contrast_knots - 1)
+        left = position.floor().clamp(0, self.contrast_knots - 2)
+        fraction = position - left
+        knots = knots.to(flat.device)
+        curve = torch.gather(knots, 2, left.long()) * (1 - fraction) + torch.gather(knots, 2, left.long() + 1) * fraction
+        remapped = ((1 - weight.to(flat)) * flat + weight.to(flat) * curve).reshape(base.shape).to(base)
+        remapped = torch.where(chosen & (base > 0), remapped, base)
+        if twin is None:
+            return remapped, None
+        lesion = torch.where(twin > 0, (remapped + images - twin).clamp(0.0, 1.0), images)
+        return lesion, remapped
+
     def bias_fields(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
         """Some slices shaded by a smooth multiplicative field per channel, the same in every tensor."""
         n, channels, h, w = tensors[0].shape
@@ -196,6 +228,8 @@ class SliceAugmentation:
         healthy slices have neither, and only a slice with a twin gets the lesion contrast)."""
         if twin is not None and mask is not None and self.synthetic > 0:
             images, mask = self.synthetic_lesions(images, mask, twin, generator)
+        if twin is not None or mask is None:  # a lesion without its twin cannot be told from its tissue
+            images, twin = self.contrast_curves(images, twin, generator)
         aligned = [images] if twin is None else [self.lesion_pairs(images, twin, generator), twin]
         aligned = self.drop_channels(self.bias_fields(self.tissue_curves(aligned, generator), generator), generator)
         flipped = self.flips(aligned + ([] if mask is None else [mask]), generator)
