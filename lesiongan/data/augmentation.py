@@ -47,9 +47,8 @@ Tensors are (N, C, H, W) in [0, 1] (data intensities, before `nets.to_net`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -68,9 +67,9 @@ class SliceAugmentation:
     drop_each: float = 0.7
     synthetic: float = 0.0
     bias: float = 0.0
+    bias_strength: tuple[float, float] = (0.05, 0.4)  # log-amplitude a, uniform
     contrast: float = 0.0
     contrast_knots: int = 8
-    bias_strength: tuple[float, float] = (0.05, 0.4)  # log-amplitude a, uniform
     synthetic_count: tuple[int, int] = (1, 6)
     synthetic_radius: tuple[float, float] = (0.02, 0.18)  # of the slice's width, log-uniform
     bright_factor: tuple[float, float] = (1.2, 2.4)  # times the median brain intensity
@@ -170,10 +169,10 @@ class SliceAugmentation:
     def contrast_curves(self, images: torch.Tensor, twin: torch.Tensor | None,
                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`images` (and `twin`) with some slices' tissue contrast redrawn (see the module's text)."""
-        base = images if twin is None else twin
-        n, channels = base.shape[:2]
         if self.contrast <= 0:  # draws nothing, so runs without the option keep their random stream
             return images, twin
+        base = images if twin is None else twin
+        n, channels = base.shape[:2]
         chosen = (torch.rand(n, generator=generator) < self.contrast).to(base.device)[:, None, None, None]
         knots = 0.05 + 0.95 * torch.rand(n, channels, self.contrast_knots, generator=generator)
         weight = torch.rand(n, channels, 1, generator=generator)
@@ -192,9 +191,9 @@ class SliceAugmentation:
 
     def bias_fields(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
         """Some slices shaded by a smooth multiplicative field per channel, the same in every tensor."""
-        n, channels, h, w = tensors[0].shape
         if self.bias <= 0:  # draws nothing, so runs without the option keep their random stream
             return tensors
+        n, channels, h, w = tensors[0].shape
         chosen = (torch.rand(n, generator=generator) < self.bias).nonzero().flatten().tolist()
         if not chosen:
             return tensors
