@@ -108,3 +108,73 @@ def test_calibration_is_a_library_call_that_reports_each_healthy_subject(tmp_pat
         post_processing(smooth_mm=11)
     with pytest.raises(InputError, match="--min-size"):
         post_processing(min_size=-1)
+
+
+def rim_case(rim: float = 0.3):
+    """A lesion cube changed by 1.0, a one-voxel rim around it by `rim`, the rest of the brain by 0.05."""
+    difference = np.full((12, 16, 16), 0.05, np.float32)
+    truth = np.zeros(difference.shape, bool)
+    difference[3:9, 4:12, 4:12] = rim
+    difference[4:8, 5:11, 5:11] = 1.0
+    truth[4:8, 5:11, 5:11] = True
+    return difference, np.ones(difference.shape, np.uint8), truth
+
+
+def test_best_dice_threshold_rises_above_the_healthy_bound_past_the_rim():
+    from lesiongan.infer.calibrate import DICE_SPAN, DICE_STEPS, best_dice_threshold
+
+    threshold, dice = best_dice_threshold([rim_case()], floor=0.1)
+    assert dice == 1.0
+    step = DICE_SPAN ** (1 / (DICE_STEPS - 1))
+    assert 0.3 <= threshold < 0.3 * step  # the lowest of the best, not any threshold below the lesion
+    # At the healthy bound itself the rim is in the mask.
+    bound_threshold, bound_dice = best_dice_threshold([rim_case(rim=0.05)], floor=0.1)
+    assert bound_threshold == pytest.approx(0.1) and bound_dice == 1.0
+    # The minimum component applies as in the engine: a lesion smaller than it is never found.
+    assert best_dice_threshold([rim_case()], floor=0.1, min_component_size=10**4)[1] == 0.0
+    with pytest.raises(InputError, match="lesion"):
+        best_dice_threshold([(np.zeros((2, 2, 2)), np.ones((2, 2, 2)), np.zeros((2, 2, 2), bool))], floor=0.1)
+
+
+def labelled_folder(root):
+    """One healthy subject and one with the bright blob and its mask."""
+    from lesiongan.data.volume import Volume
+
+    for index, lesion in ((0, False), (1, True)):
+        case = root / f"case{index}"
+        case.mkdir(parents=True)
+        volume = brain_volume(lesion=lesion, seed=index)
+        write_volume(volume, case / f"case{index}_flair.nii.gz")
+        write_volume(Volume((volume.array == 1000).astype(np.uint8), volume.spacing, volume.origin, volume.direction),
+                     case / f"case{index}_seg.nii.gz")
+    return root
+
+
+def test_calibrate_objective_dice_chooses_on_the_lesion_subjects_above_the_healthy_bound(tmp_path, capsys):
+    model = write_model(tmp_path / "model.pt", ceiling=0.6)
+    data = labelled_folder(tmp_path / "labelled")
+    healthy_only, dice_out = tmp_path / "healthy.pt", tmp_path / "dice.pt"
+    assert main(["calibrate", "--model", str(model), "--data", str(data), "--out", str(healthy_only),
+                 "--device", "cpu"]) == 0
+    assert main(["calibrate", "--model", str(model), "--data", str(data), "--out", str(dice_out),
+                 "--device", "cpu", "--objective", "dice"]) == 0
+    assert "best mean Dice" in capsys.readouterr().out
+    bound = load_model(healthy_only).conventions["calibration"]
+    record = load_model(dice_out).conventions["calibration"]
+    assert "objective" not in bound and bound["subjects"] == ["case0"]
+    assert record["objective"] == "dice" and record["lesion_subjects"] == ["case1"] and record["subjects"] == ["case0"]
+    assert record["healthy_threshold"] == pytest.approx(bound["threshold"])
+    assert record["threshold"] >= record["healthy_threshold"] and max(record["marked"]) <= 0.01
+    assert record["dice"] > 0.9  # the ceiling model removes the whole blob
+
+
+def test_calibrate_objective_dice_needs_a_lesion_subject(tmp_path):
+    model = write_model(tmp_path / "model.pt", ceiling=0.6)
+    healthy = tmp_path / "healthy" / "case0"
+    healthy.mkdir(parents=True)
+    write_volume(brain_volume(lesion=False), healthy / "case0_flair.nii.gz")
+    with pytest.raises(InputError, match="no lesion subject"):
+        calibrate_model(model, healthy.parent, tmp_path / "out.pt", device="cpu", objective="dice")
+    with pytest.raises(InputError, match="--objective"):
+        calibrate_model(model, healthy.parent, tmp_path / "out.pt", device="cpu", objective="best")
+    assert not (tmp_path / "out.pt").exists()

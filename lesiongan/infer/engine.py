@@ -70,19 +70,27 @@ def threshold_difference(difference: Volume, threshold: float, foreground: Volum
         raise InputError("threshold", f"must be a number >= 0 in normalized units, got {threshold!r}")
     if min_component_size < 0:
         raise InputError("min_component_size", f"must be >= 0, got {min_component_size!r}")
-    mask = difference.array > threshold
+    if foreground is not None and foreground.shape != difference.shape:
+        raise VolumeError("foreground", f"shape {foreground.shape} differs from the difference map's "
+                                        f"{difference.shape}")
+    mask = mask_array(difference.array, threshold, None if foreground is None else foreground.array,
+                      min_component_size)
+    return difference.with_array(mask.astype(np.uint8))
+
+
+def mask_array(difference: np.ndarray, threshold: float, foreground: np.ndarray | None = None,
+               min_component_size: int = 0) -> np.ndarray:
+    """`threshold_difference` on arrays, unchecked (bool): what calibration tries many times."""
+    mask = difference > threshold
     if foreground is not None:
-        if foreground.shape != difference.shape:
-            raise VolumeError("foreground", f"shape {foreground.shape} differs from the difference map's "
-                                            f"{difference.shape}")
-        mask &= foreground.array > 0
+        mask &= foreground > 0
     if min_component_size > 1 and mask.any():
         labels, count = ndimage.label(mask)
         sizes = np.bincount(labels.ravel(), minlength=count + 1)
         keep = sizes >= min_component_size
         keep[0] = False
         mask = keep[labels]
-    return difference.with_array(mask.astype(np.uint8))
+    return mask
 
 
 def _pad_widths(shape: tuple[int, int], size: int | Sequence[int] | None) -> list[tuple[int, int]]:
