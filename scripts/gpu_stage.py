@@ -1,0 +1,176 @@
+"""The demo model's GPU stage: several fine-tuning variants side by side on one GPU, each for a
+time budget, from training slices packed small enough to carry to the GPU machine.
+
+    # where the phantom is: the 228 training cases of train-all (seed 0's 95% split) at 3 mm, FLAIR
+    .venv/bin/python scripts/gpu_stage.py pack --data work/demo-model/train-all --out slices.npz
+    # on the GPU machine (lesiongan importable): 480 s, a 150-iteration probe, four variants
+    python scripts/gpu_stage.py train --slices slices.npz --work /tmp/gpu --out out/ --budget 480 --probe 150 \
+        --init lesiongan/resources/models/demo_antgan_flair.pt
+    # then 215 s more, each variant from its own result
+    python scripts/gpu_stage.py train --slices slices.npz --work /tmp/gpu2 --out out2/ --budget 215 --probe 40 \
+        --init-from /tmp/gpu
+
+Packing: the healthy twin as 8-bit intensities, the lesion as its 16-bit difference to the
+twin, the masks as bits, each bz2-compressed (240 cases at 3 mm: 47 MB against 2.4 GB of
+float32). The quantization step (1/255 of the normalized range) is far below the changes
+the model learns (its thresholds lie at 0.04-0.15).
+
+Training: each variant is `lesiongan.train` (the one training loop) on those slices, first for
+`--probe` iterations to measure its speed with all variants sharing the GPU, then for as many
+iterations as fit in the budget, from the probe's weights. The variants run as separate
+processes because each is small: one alone leaves the GPU mostly idle (docs/ablation.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHIPPED = {"lr": 0.0005, "synthetic_lesions": 0.5, "lambda_identity": 80.0, "ngf": 16}  # the recipe of run-synth3
+VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed)
+    "big": (SHIPPED, 32, 21),
+    "aug": ({**SHIPPED, "bias_fields": 0.5, "random_contrast": 0.5}, 32, 22),
+    "twin40": ({**SHIPPED, "lambda_twin": 40.0}, 32, 23),
+    "big64": ({**SHIPPED, "lr": 0.001}, 64, 24),
+}
+
+
+def squeeze(array: np.ndarray) -> np.ndarray:
+    return np.frombuffer(bz2.compress(np.ascontiguousarray(array).tobytes(), 9), np.uint8)
+
+
+def unsqueeze(packed: np.ndarray, dtype: type) -> np.ndarray:
+    return np.frombuffer(bz2.decompress(packed.tobytes()), dtype)
+
+
+def pack(data: Path, out: Path, validation: float, seed: int) -> None:
+    from lesiongan.data import readers
+    from lesiongan.data.slices import SliceSet
+
+    train, _ = readers.split_subjects(readers.discover(data), (1 - validation, validation), seed=seed)
+    slices = SliceSet.from_subjects(train, modalities=["flair"], spacing=3.0)
+    as_bytes = lambda t: np.clip(np.round(t.numpy() * 255), 0, 255).astype(np.uint8)  # noqa: E731
+    twin, image = as_bytes(slices.truth), as_bytes(slices.images)
+    np.savez(out, truth=squeeze(twin), diff=squeeze(image.astype(np.int16) - twin),
+             masks=squeeze(np.packbits(slices.masks.numpy().astype(bool))), shape=np.array(slices.images.shape),
+             labels=slices.labels.numpy(), slice_index=slices.slice_index.numpy(),
+             subject_ids=np.array(slices.subject_ids), meta=np.array(json.dumps(slices.meta)))
+    print(f"{len(train)} cases, {len(slices)} slices ({int(slices.labels.sum())} with lesion): {out}")
+
+
+def unpack(path: Path):
+    import torch
+
+    from lesiongan.data.slices import SliceSet
+
+    packed = np.load(path)
+    shape = tuple(int(n) for n in packed["shape"])
+    twin = unsqueeze(packed["truth"], np.uint8).reshape(shape)
+    image = (twin + unsqueeze(packed["diff"], np.int16).reshape(shape)).astype(np.float32) / 255
+    masks = np.unpackbits(unsqueeze(packed["masks"], np.uint8))[: int(np.prod(shape))].reshape(shape)
+    return SliceSet(torch.from_numpy(image), torch.from_numpy(masks.astype(np.uint8)), torch.from_numpy(packed["labels"]),
+                    [str(s) for s in packed["subject_ids"]], torch.from_numpy(packed["slice_index"]),
+                    json.loads(str(packed["meta"])), torch.from_numpy(twin.astype(np.float32) / 255))
+
+
+def train_variant(name: str, args: argparse.Namespace) -> None:
+    from lesiongan.infer.modelfile import repack_model
+    from lesiongan.train import TrainConfig, train
+
+    options, batch, seed = VARIANTS[name]
+    init = str(args.init_from / name / "model.pt") if args.init_from else str(args.init)
+    slices = unpack(args.slices)
+    stamps: list[float] = []
+    common = dict(method="antgan", preset="twin-gate", data=slices, modalities=("flair",), spacing=3.0,
+                  batch_size=batch, device=args.device, amp="off", log_every=100, sample_every=10**8,
+                  tensorboard=False, val_fraction=0.0)
+    probe = train(TrainConfig(out=args.work / f"{name}-probe", options=dict(options), iterations=args.probe, init=init,
+                              checkpoint_every=10**8, seed=seed, on_step=lambda *_: stamps.append(time.time()),
+                              **common))
+    rate = (len(stamps) - 11) / (stamps[-1] - stamps[10])  # the first ten steps include warm-up
+    iterations = max(20, int(rate * (args.deadline - time.time() - 15)))
+    print(f"{name}: {rate:.2f} it/s in the probe; {iterations} iterations next", flush=True)
+    model = train(TrainConfig(out=args.work / name, options=dict(options), iterations=iterations, init=str(probe),
+                              checkpoint_every=max(200, iterations // 3), seed=seed + 100, **common))
+    repack_model(model, args.out / f"{name}.pt")
+    print(f"{name}: done, {args.probe} + {iterations} iterations of batch {batch}", flush=True)
+
+
+def train_all(args: argparse.Namespace) -> int:
+    start = time.time()
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    names = args.variants.split(",")
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"--variants: unknown {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+    deadline = start + args.budget
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 4) // len(names))), "PYTHONUNBUFFERED": "1",
+           "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}  # the loop asks for deterministic kernels
+    forwarded = [str(a) for a in sys.argv[2:]]
+    procs = {name: subprocess.Popen([sys.executable, __file__, "variant", name, str(deadline), *forwarded], env=env,
+                                    stdout=open(args.work / f"{name}.out", "w"), stderr=subprocess.STDOUT)
+             for name in names}
+    for process in procs.values():
+        try:
+            process.wait(timeout=max(1, deadline + 60 - time.time()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    with open(args.out / "logs.txt", "w") as log:  # every variant's console and loss log in one file
+        for name, process in procs.items():
+            log.write(f"===== {name} rc={process.returncode}\n" + (args.work / f"{name}.out").read_text()[-6000:])
+            for stage in (f"{name}-probe", name):
+                losses = args.work / stage / "log.csv"
+                if losses.exists():
+                    log.write(f"--- {stage}/log.csv\n" + losses.read_text())
+    print(f"all done in {time.time() - start:.0f} s")
+    return max(abs(p.returncode or 0) for p in procs.values())
+
+
+def train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--slices", type=Path, required=True)
+    parser.add_argument("--work", type=Path, required=True, help="run folders")
+    parser.add_argument("--out", type=Path, required=True, help="each variant's fp16 model file and logs.txt")
+    parser.add_argument("--budget", type=float, default=480, help="seconds until every variant should be done")
+    parser.add_argument("--probe", type=int, default=150, help="iterations that measure each variant's speed (> 11)")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--device", default="auto")
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--init", type=Path, help="model file every variant starts from")
+    start.add_argument("--init-from", type=Path, help="a --work folder of an earlier call: each variant from its own")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["variant"]:  # one variant's process, started by `train`
+        parser = argparse.ArgumentParser()
+        train_arguments(parser)
+        args = parser.parse_args(argv[3:])
+        args.deadline = float(argv[2])
+        train_variant(argv[1], args)
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    packing = commands.add_parser("pack", help="pack the training slices")
+    packing.add_argument("--data", type=Path, required=True)
+    packing.add_argument("--out", type=Path, required=True)
+    packing.add_argument("--validation", type=float, default=0.05, help="share of cases held out, as --val-fraction")
+    packing.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    train_arguments(commands.add_parser("train", help="train the variants side by side"))
+    args = parser.parse_args(argv)
+    if args.command == "pack":
+        pack(args.data, args.out, args.validation, args.seed)
+        return 0
+    return train_all(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
