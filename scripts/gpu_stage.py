@@ -3,9 +3,10 @@ time budget, from training slices packed small enough to carry to the GPU machin
 
     # where the phantom is: the 228 training cases of train-all (seed 0's 95% split) at 3 mm, FLAIR
     .venv/bin/python scripts/gpu_stage.py pack --data work/demo-model/train-all --out slices.npz
-    # on the GPU machine (lesiongan importable): 480 s, a 150-iteration probe, four variants
+    # on the GPU machine (lesiongan importable): 480 s, a 150-iteration probe, four variants,
+    # each from the CPU stages' last model
     python scripts/gpu_stage.py train --slices slices.npz --work /tmp/gpu --out out/ --budget 480 --probe 150 \
-        --init lesiongan/resources/models/demo_antgan_flair.pt
+        --init work/demo-model/run-synth3/model.pt
     # then 215 s more, each variant from its own result
     python scripts/gpu_stage.py train --slices slices.npz --work /tmp/gpu2 --out out2/ --budget 215 --probe 40 \
         --init-from /tmp/gpu

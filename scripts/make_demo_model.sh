@@ -108,7 +108,7 @@ if [ "${1:-all}" != ship ]; then
   if "$PYTHON" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
     "$PYTHON" scripts/gpu_stage.py pack --data "$WORK/train-all" --out "$WORK/slices.npz"
     "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/slices.npz" --work "$WORK/gpu" --out "$WORK/gpu-out" \
-      --budget 480 --probe 150 --init "$WORK/run-synth3/calibrated.pt"
+      --budget 480 --probe 150 --init "$WORK/run-synth3/model.pt"  # calibrated only further down
     "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/slices.npz" --work "$WORK/gpu2" --out "$WORK/gpu2-out" \
       --budget 215 --probe 40 --init-from "$WORK/gpu"
     mkdir -p "$WORK/run-gpu"
