@@ -1,19 +1,26 @@
 """The demo model's GPU stage: several fine-tuning variants side by side on one GPU, each for a
 time budget, from training slices packed small enough to carry to the GPU machine.
 
-    # where the phantom is: the 228 training cases of train-all (seed 0's 95% split) at 3 mm, FLAIR
+    # where the phantom is: the 228 training cases of train-all (seed 0's 95% split), FLAIR, at
+    # 3 mm, and at 2 mm with every third slice of each volume (the machine takes 64 MiB in all)
     .venv/bin/python scripts/gpu_stage.py pack --data work/demo-model/train-all --out slices.npz
+    .venv/bin/python scripts/gpu_stage.py pack --data work/demo-model/train-all --out slices2mm.npz \
+        --spacing 2 --every 3
     # on the GPU machine (lesiongan importable): 480 s, a 150-iteration probe, four variants,
     # each from the CPU stages' last model
     python scripts/gpu_stage.py train --slices slices.npz --work /tmp/gpu --out out/ --budget 480 --probe 150 \
-        --init work/demo-model/run-synth3/model.pt
+        --init work/demo-model/run-synth3/model.pt --variants big,aug,twin40,big64
     # then 215 s more, each variant from its own result
     python scripts/gpu_stage.py train --slices slices.npz --work /tmp/gpu2 --out out2/ --budget 215 --probe 40 \
-        --init-from /tmp/gpu
+        --init-from /tmp/gpu --variants big,aug,twin40,big64
+    # the 2 mm stage: four variants from the shipped 3 mm model (the U-Net is fully convolutional)
+    python scripts/gpu_stage.py train --slices slices2mm.npz --work /tmp/gpu3 --out out3/ --budget 500 \
+        --probe 100 --init lesiongan/resources/models/demo_antgan_flair.pt \
+        --variants fine2,fine2slow,fine2aug,fine2twin40
 
 Packing: the healthy twin as 8-bit intensities, the lesion as its 16-bit difference to the
-twin, the masks as bits, each bz2-compressed (240 cases at 3 mm: 47 MB against 2.4 GB of
-float32). The quantization step (1/255 of the normalized range) is far below the changes
+twin, the masks as bits, each bz2-compressed (228 cases at 3 mm: 47 MB against 2.4 GB of
+float32; at 2 mm with every third slice: 32 MB). The quantization step (1/255 of the normalized range) is far below the changes
 the model learns (its thresholds lie at 0.04-0.15).
 
 Training: each variant is `lesiongan.train` (the one training loop) on those slices, first for
@@ -36,11 +43,16 @@ from pathlib import Path
 import numpy as np
 
 SHIPPED = {"lr": 0.0005, "synthetic_lesions": 0.5, "lambda_identity": 80.0, "ngf": 16}  # the recipe of run-synth3
-VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed)
-    "big": (SHIPPED, 32, 21),
-    "aug": ({**SHIPPED, "bias_fields": 0.5, "random_contrast": 0.5}, 32, 22),
-    "twin40": ({**SHIPPED, "lambda_twin": 40.0}, 32, 23),
-    "big64": ({**SHIPPED, "lr": 0.001}, 64, 24),
+VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed, in-plane spacing in mm)
+    "big": (SHIPPED, 32, 21, 3.0),
+    "aug": ({**SHIPPED, "bias_fields": 0.5, "random_contrast": 0.5}, 32, 22, 3.0),
+    "twin40": ({**SHIPPED, "lambda_twin": 40.0}, 32, 23, 3.0),
+    "big64": ({**SHIPPED, "lr": 0.001}, 64, 24, 3.0),
+    # the same networks on 2 mm slices: a fully convolutional U-Net trained at 3 mm starts there
+    "fine2": ({**SHIPPED, "lr": 0.001}, 64, 25, 2.0),
+    "fine2slow": (SHIPPED, 32, 26, 2.0),
+    "fine2aug": ({**SHIPPED, "lr": 0.001, "bias_fields": 0.5, "random_contrast": 0.5}, 64, 27, 2.0),
+    "fine2twin40": ({**SHIPPED, "lr": 0.001, "lambda_twin": 40.0}, 64, 28, 2.0),
 }
 
 
@@ -52,12 +64,14 @@ def unsqueeze(packed: np.ndarray, dtype: type) -> np.ndarray:
     return np.frombuffer(bz2.decompress(packed.tobytes()), dtype)
 
 
-def pack(data: Path, out: Path, validation: float, seed: int) -> None:
+def pack(data: Path, out: Path, validation: float, seed: int, spacing: float, every: int) -> None:
     from lesiongan.data import readers
     from lesiongan.data.slices import SliceSet
 
     train, _ = readers.split_subjects(readers.discover(data), (1 - validation, validation), seed=seed)
-    slices = SliceSet.from_subjects(train, modalities=["flair"], spacing=3.0)
+    slices = SliceSet.from_subjects(train, modalities=["flair"], spacing=spacing)
+    if every > 1:  # neighbouring 1 mm slices are near copies: every k-th keeps the variety at 1/k the size
+        slices = slices.subset(np.flatnonzero(slices.slice_index.numpy() % every == 0))
     as_bytes = lambda t: np.clip(np.round(t.numpy() * 255), 0, 255).astype(np.uint8)  # noqa: E731
     twin, image = as_bytes(slices.truth), as_bytes(slices.images)
     np.savez(out, truth=squeeze(twin), diff=squeeze(image.astype(np.int16) - twin),
@@ -86,11 +100,14 @@ def train_variant(name: str, args: argparse.Namespace) -> None:
     from lesiongan.infer.modelfile import repack_model
     from lesiongan.train import TrainConfig, train
 
-    options, batch, seed = VARIANTS[name]
+    options, batch, seed, spacing = VARIANTS[name]
     init = str(args.init_from / name / "model.pt") if args.init_from else str(args.init)
-    slices = unpack(args.slices)
+    packed = {float(json.loads(str(np.load(path)["meta"]))["spacing"]): path for path in args.slices}
+    if spacing not in packed:
+        raise SystemExit(f"{name}: no --slices file at {spacing} mm (given: {sorted(packed)})")
+    slices = unpack(packed[spacing])
     stamps: list[float] = []
-    common = dict(method="antgan", preset="twin-gate", data=slices, modalities=("flair",), spacing=3.0,
+    common = dict(method="antgan", preset="twin-gate", data=slices, modalities=("flair",), spacing=spacing,
                   batch_size=batch, device=args.device, amp="off", log_every=100, sample_every=10**8,
                   tensorboard=False, val_fraction=0.0)
     probe = train(TrainConfig(out=args.work / f"{name}-probe", options=dict(options), iterations=args.probe, init=init,
@@ -138,12 +155,12 @@ def train_all(args: argparse.Namespace) -> int:
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--slices", type=Path, required=True)
+    parser.add_argument("--slices", type=Path, required=True, nargs="+", help="packed slices, one file per spacing")
     parser.add_argument("--work", type=Path, required=True, help="run folders")
     parser.add_argument("--out", type=Path, required=True, help="each variant's fp16 model file and logs.txt")
     parser.add_argument("--budget", type=float, default=480, help="seconds until every variant should be done")
     parser.add_argument("--probe", type=int, default=150, help="iterations that measure each variant's speed (> 11)")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", required=True, help=f"comma-separated, of: {', '.join(VARIANTS)}")
     parser.add_argument("--device", default="auto")
     start = parser.add_mutually_exclusive_group(required=True)
     start.add_argument("--init", type=Path, help="model file every variant starts from")
@@ -165,10 +182,12 @@ def main(argv: list[str]) -> int:
     packing.add_argument("--out", type=Path, required=True)
     packing.add_argument("--validation", type=float, default=0.05, help="share of cases held out, as --val-fraction")
     packing.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    packing.add_argument("--spacing", type=float, default=3.0, help="in-plane spacing of the slices (mm)")
+    packing.add_argument("--every", type=int, default=1, help="keep every k-th slice of each volume")
     train_arguments(commands.add_parser("train", help="train the variants side by side"))
     args = parser.parse_args(argv)
     if args.command == "pack":
-        pack(args.data, args.out, args.validation, args.seed)
+        pack(args.data, args.out, args.validation, args.seed, args.spacing, args.every)
         return 0
     return train_all(args)
 

@@ -1,0 +1,61 @@
+"""scripts/gpu_stage.py: the packed training slices come back as the slices they were made from."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lesiongan.data import readers
+from lesiongan.data.slices import SliceSet
+
+from test_data_slices import write_phantom_like
+
+
+@pytest.fixture(scope="module")
+def gpu_stage(repo_root: Path):
+    spec = importlib.util.spec_from_file_location("gpu_stage", repo_root / "scripts" / "gpu_stage.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def cases(tmp_path: Path) -> Path:
+    for index, lesion_slices in enumerate([(1, 2), (3,), (2, 3)]):
+        write_phantom_like(tmp_path / "data", f"case_{index}", lesion_slices)
+    return tmp_path / "data"
+
+
+def test_pack_keeps_every_kth_slice_within_quantization(gpu_stage, cases: Path, tmp_path: Path) -> None:
+    packed = tmp_path / "slices.npz"
+    gpu_stage.main(["pack", "--data", str(cases), "--out", str(packed), "--spacing", "0.5", "--every", "2",
+                    "--validation", "0.3", "--seed", "3"])
+    train, _ = readers.split_subjects(readers.discover(cases), (0.7, 0.3), seed=3)
+    reference = SliceSet.from_subjects(train, modalities=["flair"], spacing=0.5)
+    kept = np.flatnonzero(reference.slice_index.numpy() % 2 == 0)
+    assert 0 < len(kept) < len(reference)
+    reference = reference.subset(kept)
+
+    slices = gpu_stage.unpack(packed)
+    assert slices.images.shape == reference.images.shape  # 0.5 mm: twice the in-plane size
+    assert slices.images.shape[-1] == 2 * 8
+    assert slices.subject_ids == reference.subject_ids
+    assert torch.equal(slices.slice_index, reference.slice_index)
+    assert torch.equal(slices.masks, reference.masks) and torch.equal(slices.labels, reference.labels)
+    step = 0.5 / 255 + 1e-6  # 8-bit intensities, rounded
+    assert (slices.images - reference.images).abs().max() <= step
+    assert (slices.truth - reference.truth).abs().max() <= step
+    assert slices.meta["spacing"] == 0.5
+
+
+def test_a_variant_without_slices_at_its_spacing_is_refused(gpu_stage, cases: Path, tmp_path: Path) -> None:
+    packed = tmp_path / "slices3mm.npz"
+    gpu_stage.main(["pack", "--data", str(cases), "--out", str(packed), "--spacing", "3", "--validation", "0.3"])
+    with pytest.raises(SystemExit, match=r"fine2: no --slices file at 2\.0 mm \(given: \[3\.0\]\)"):
+        gpu_stage.main(["variant", "fine2", "0", "--slices", str(packed), "--work", str(tmp_path / "work"),
+                        "--out", str(tmp_path / "out"), "--variants", "fine2", "--init", str(tmp_path / "none.pt")])
+    assert not (tmp_path / "out").exists()
