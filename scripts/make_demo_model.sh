@@ -41,6 +41,19 @@ calibrate_and_evaluate() {  # RUN SPLIT...: threshold from validation brains, th
     --out "$WORK/$run/evaluation-plain" --segmentor "$WORK/fpre/model.pt"
 }
 
+# One GPU stage (scripts/gpu_stage.py): the training slices of train-all packed (with the
+# given pack options), the VARIANTS side by side from INIT for BUDGET s, then SECOND s more
+# each from its own result; each variant's model in $WORK/NAME-2-out/.
+gpu_stage() {  # NAME INIT VARIANTS BUDGET PROBE SECOND SECOND_PROBE [PACK OPTION...]
+  local name=$1 init=$2 variants=$3 budget=$4 probe=$5 second=$6 second_probe=$7
+  shift 7
+  "$PYTHON" scripts/gpu_stage.py pack --data "$WORK/train-all" --out "$WORK/$name.npz" "$@"
+  "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/$name.npz" --work "$WORK/$name" --out "$WORK/$name-out" \
+    --budget "$budget" --probe "$probe" --init "$init" --variants "$variants"
+  "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/$name.npz" --work "$WORK/$name-2" --out "$WORK/$name-2-out" \
+    --budget "$second" --probe "$second_probe" --init-from "$WORK/$name" --variants "$variants"
+}
+
 if [ "${1:-all}" != ship ]; then
   # f_pre's data: the plain phantom, as before.
   "$LESIONGAN" phantom --out "$WORK/plain-train" --cases 30 --seed 1 --size brats
@@ -102,28 +115,20 @@ if [ "${1:-all}" != ship ]; then
     --init "$WORK/run-synth2/model.pt" --modalities flair --set lr=0.0005 --set synthetic_lesions=0.5 --set lambda_identity=80 \
     --spacing 3 --ngf 16 --batch-size 4 --iterations 3000 --checkpoint-every 200 --sample-every 1000 --log-every 50 \
     --seed 9 --no-tensorboard --val-fraction 0.05
-  # The GPU stage, the shipped default: four variants of that recipe side by side on one GPU
-  # from its weights, at batch 32 or 64, each for a time budget (scripts/gpu_stage.py), then
-  # 215 s more each from its own result. The batch-64 variant at lr 1e-3 ships (docs/ablation.md):
-  # 150 + 1,893 + 40 + 752 iterations. Skipped where no CUDA device is visible.
+  # The GPU stages, skipped where no CUDA device is visible. At 3 mm: four variants of that
+  # recipe side by side on one GPU from its weights, at batch 32 or 64, each for a time budget,
+  # then 215 s more each from its own result; the batch-64 variant at lr 1e-3 goes on
+  # (docs/ablation.md): 150 + 1,893 + 40 + 752 iterations.
   if "$PYTHON" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
-    "$PYTHON" scripts/gpu_stage.py pack --data "$WORK/train-all" --out "$WORK/slices.npz"
-    "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/slices.npz" --work "$WORK/gpu" --out "$WORK/gpu-out" \
-      --budget 480 --probe 150 --init "$WORK/run-synth3/model.pt" --variants big,aug,twin40,big64
-    "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/slices.npz" --work "$WORK/gpu2" --out "$WORK/gpu2-out" \
-      --budget 215 --probe 40 --init-from "$WORK/gpu" --variants big,aug,twin40,big64
+    gpu_stage gpu3mm "$WORK/run-synth3/model.pt" big,aug,twin40,big64 480 150 215 40  # calibrated further down
     mkdir -p "$WORK/run-gpu"
-    cp "$WORK/gpu2-out/big64.pt" "$WORK/run-gpu/model.pt"
+    cp "$WORK/gpu3mm-2-out/big64.pt" "$WORK/run-gpu/model.pt"
     # The shipped default: that model on 2 mm slices (every third slice of each volume, 32 MB
     # packed), four variants for 500 s, then 230 s more each from its own result. The one with
     # the best validation Dice ships: batch 32 at lr 5e-4, 100 + 1,942 + 30 + 835 iterations.
-    "$PYTHON" scripts/gpu_stage.py pack --data "$WORK/train-all" --out "$WORK/slices2mm.npz" --spacing 2 --every 3
-    "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/slices2mm.npz" --work "$WORK/gpu3" --out "$WORK/gpu3-out" \
-      --budget 500 --probe 100 --init "$WORK/run-gpu/model.pt" --variants fine2,fine2slow,fine2aug,fine2twin40
-    "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/slices2mm.npz" --work "$WORK/gpu4" --out "$WORK/gpu4-out" \
-      --budget 230 --probe 30 --init-from "$WORK/gpu3" --variants fine2,fine2slow,fine2aug,fine2twin40
+    gpu_stage gpu2mm "$WORK/run-gpu/model.pt" fine2,fine2slow,fine2aug,fine2twin40 500 100 230 30 --spacing 2 --every 3
     mkdir -p "$WORK/run-gpu2mm"
-    cp "$WORK/gpu4-out/fine2slow.pt" "$WORK/run-gpu2mm/model.pt"
+    cp "$WORK/gpu2mm-2-out/fine2slow.pt" "$WORK/run-gpu2mm/model.pt"
   fi
   # The same recipe on the four sequences, 30% of the slices with some of T1, T2, T1ce dropped
   # (so any of them may be missing at inference), and 5,600 iterations.
