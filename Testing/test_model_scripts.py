@@ -1,4 +1,5 @@
-"""scripts/gpu_stage.py: the packed training slices come back as the slices they were made from."""
+"""The demo model's scripts: gpu_stage.py's packed slices come back as the slices they were made
+from, and average_weights.py averages model files."""
 
 from __future__ import annotations
 
@@ -59,3 +60,37 @@ def test_a_variant_without_slices_at_its_spacing_is_refused(gpu_stage, cases: Pa
         gpu_stage.main(["variant", "fine2", "0", "--slices", str(packed), "--work", str(tmp_path / "work"),
                         "--out", str(tmp_path / "out"), "--variants", "fine2", "--init", str(tmp_path / "none.pt")])
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def average_weights(repo_root: Path):
+    spec = importlib.util.spec_from_file_location("average_weights", repo_root / "scripts" / "average_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _model_file(path: Path, seed: int, ngf: int = 4) -> Path:
+    from lesiongan.infer.modelfile import save_model
+    from lesiongan.nets import build_network
+
+    torch.manual_seed(seed)
+    return save_model(path, method="antgan", networks={"a2n": build_network("resnet_generator", ngf=ngf, n_blocks=1)},
+                      conventions={"modalities": ["flair"], "threshold": 0.07}, provenance={"seed": seed})
+
+
+def test_average_weights_is_the_mean_of_the_files(average_weights, tmp_path: Path) -> None:
+    from lesiongan.errors import InputError
+    from lesiongan.infer.modelfile import load_model
+
+    sources = [_model_file(tmp_path / f"m{seed}.pt", seed) for seed in (1, 2, 3)]
+    out = average_weights.average(sources, tmp_path / "soup.pt")
+    states = [load_model(path).network("a2n").state_dict() for path in sources]
+    soup = load_model(out)
+    for key, value in soup.network("a2n").state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, sum(state[key] for state in states) / 3, atol=1e-6)
+    assert soup.threshold == 0.07 and soup.provenance["averaged_from"] == [str(path) for path in sources]
+    with pytest.raises(InputError, match="differ in architecture"):
+        average_weights.average([sources[0], _model_file(tmp_path / "wide.pt", 4, ngf=8)], tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()
