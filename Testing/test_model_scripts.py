@@ -16,12 +16,17 @@ from lesiongan.data.slices import SliceSet
 from test_data_slices import write_phantom_like
 
 
-@pytest.fixture(scope="module")
-def gpu_stage(repo_root: Path):
-    spec = importlib.util.spec_from_file_location("gpu_stage", repo_root / "scripts" / "gpu_stage.py")
+def _script(repo_root: Path, name: str):
+    """scripts/<name>.py as a module (the scripts folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, repo_root / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def gpu_stage(repo_root: Path):
+    return _script(repo_root, "gpu_stage")
 
 
 @pytest.fixture
@@ -64,10 +69,7 @@ def test_a_variant_without_slices_at_its_spacing_is_refused(gpu_stage, cases: Pa
 
 @pytest.fixture(scope="module")
 def average_weights(repo_root: Path):
-    spec = importlib.util.spec_from_file_location("average_weights", repo_root / "scripts" / "average_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _script(repo_root, "average_weights")
 
 
 def _model_file(path: Path, seed: int, ngf: int = 4) -> Path:
