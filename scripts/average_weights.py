@@ -49,7 +49,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("models", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    print(average(args.models, args.out))
+    try:
+        print(average(args.models, args.out))
+    except InputError as error:  # also a bad model file (ModelFileError is one)
+        parser.error(str(error))
     return 0
 
 
