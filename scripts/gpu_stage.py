@@ -13,15 +13,17 @@ time budget, from training slices packed small enough to carry to the GPU machin
     # then 215 s more, each variant from its own result
     python scripts/gpu_stage.py train --slices slices.npz --work /tmp/gpu2 --out out2/ --budget 215 --probe 40 \
         --init-from /tmp/gpu --variants big,aug,twin40,big64
-    # the 2 mm stage: four variants from the shipped 3 mm model (the U-Net is fully convolutional)
+    # the 2 mm stage: four variants from the 3 mm stage's big64 (the U-Net is fully
+    # convolutional), then 230 s more each from its own result
     python scripts/gpu_stage.py train --slices slices2mm.npz --work /tmp/gpu3 --out out3/ --budget 500 \
-        --probe 100 --init lesiongan/resources/models/demo_antgan_flair.pt \
-        --variants fine2,fine2slow,fine2aug,fine2twin40
+        --probe 100 --init out2/big64.pt --variants fine2,fine2slow,fine2aug,fine2twin40
+    python scripts/gpu_stage.py train --slices slices2mm.npz --work /tmp/gpu4 --out out4/ --budget 230 \
+        --probe 30 --init-from /tmp/gpu3 --variants fine2,fine2slow,fine2aug,fine2twin40
 
 Packing: the healthy twin as 8-bit intensities, the lesion as its 16-bit difference to the
 twin, the masks as bits, each bz2-compressed (228 cases at 3 mm: 47 MB against 2.4 GB of
-float32; at 2 mm with every third slice: 32 MB). The quantization step (1/255 of the normalized range) is far below the changes
-the model learns (its thresholds lie at 0.04-0.15).
+float32; at 2 mm with every third slice: 32 MB). The quantization step (1/255 of the
+normalized range) is far below the changes the model learns (its thresholds lie at 0.04-0.15).
 
 Training: each variant is `lesiongan.train` (the one training loop) on those slices, first for
 `--probe` iterations to measure its speed with all variants sharing the GPU, then for as many
