@@ -56,6 +56,10 @@ def test_pack_keeps_every_kth_slice_within_quantization(gpu_stage, cases: Path, 
     assert (slices.images - reference.images).abs().max() <= step
     assert (slices.truth - reference.truth).abs().max() <= step
     assert slices.meta["spacing"] == 0.5
+    for bad in (["--every", "0"], ["--spacing", "-2"]):
+        with pytest.raises(SystemExit):
+            gpu_stage.main(["pack", "--data", str(cases), "--out", str(tmp_path / "bad.npz"), *bad])
+    assert not (tmp_path / "bad.npz").exists()
 
 
 def test_a_variant_without_slices_at_its_spacing_is_refused(gpu_stage, cases: Path, tmp_path: Path) -> None:

@@ -189,6 +189,8 @@ def main(argv: list[str]) -> int:
     train_arguments(commands.add_parser("train", help="train the variants side by side"))
     args = parser.parse_args(argv)
     if args.command == "pack":
+        if args.every < 1 or args.spacing <= 0:
+            parser.error(f"pack: --every must be >= 1 and --spacing > 0 (got {args.every}, {args.spacing})")
         pack(args.data, args.out, args.validation, args.seed, args.spacing, args.every)
         return 0
     return train_all(args)
