@@ -36,13 +36,13 @@ def cases(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def test_pack_keeps_every_kth_slice_within_quantization(gpu_stage, cases: Path, tmp_path: Path) -> None:
+def test_pack_keeps_every_kth_slice_from_its_offset_within_quantization(gpu_stage, cases: Path, tmp_path: Path) -> None:
     packed = tmp_path / "slices.npz"
     gpu_stage.main(["pack", "--data", str(cases), "--out", str(packed), "--spacing", "0.5", "--every", "2",
-                    "--validation", "0.3", "--seed", "3"])
+                    "--offset", "1", "--validation", "0.3", "--seed", "3"])
     train, _ = readers.split_subjects(readers.discover(cases), (0.7, 0.3), seed=3)
     reference = SliceSet.from_subjects(train, modalities=["flair"], spacing=0.5)
-    kept = np.flatnonzero(reference.slice_index.numpy() % 2 == 0)
+    kept = np.flatnonzero(reference.slice_index.numpy() % 2 == 1)
     assert 0 < len(kept) < len(reference)
     reference = reference.subset(kept)
 
@@ -56,7 +56,7 @@ def test_pack_keeps_every_kth_slice_within_quantization(gpu_stage, cases: Path, 
     assert (slices.images - reference.images).abs().max() <= step
     assert (slices.truth - reference.truth).abs().max() <= step
     assert slices.meta["spacing"] == 0.5
-    for bad in (["--every", "0"], ["--spacing", "-2"]):
+    for bad in (["--every", "0"], ["--spacing", "-2"], ["--every", "2", "--offset", "2"]):
         with pytest.raises(SystemExit):
             gpu_stage.main(["pack", "--data", str(cases), "--out", str(tmp_path / "bad.npz"), *bad])
     assert not (tmp_path / "bad.npz").exists()

@@ -55,6 +55,13 @@ VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed, in-p
     "fine2slow": (SHIPPED, 32, 26, 2.0),
     "fine2aug": ({**SHIPPED, "lr": 0.001, "bias_fields": 0.5, "random_contrast": 0.5}, 64, 27, 2.0),
     "fine2twin40": ({**SHIPPED, "lr": 0.001, "lambda_twin": 40.0}, 64, 28, 2.0),
+    # more of the 2 mm stage from fine2slow, on the other slices, at half its learning rate: the
+    # recipe alone, then with the terms that hold healthy tissue still weighed twice (L_AM outside
+    # the lesion, the identity on healthy slices) and with the gate's segmentation term doubled
+    "more2": ({**SHIPPED, "lr": 0.00025}, 32, 29, 2.0),
+    "more2am": ({**SHIPPED, "lr": 0.00025, "lambda_am": 200.0}, 32, 30, 2.0),
+    "more2id": ({**SHIPPED, "lr": 0.00025, "lambda_identity": 160.0}, 32, 31, 2.0),
+    "more2gate": ({**SHIPPED, "lr": 0.00025, "lambda_gate": 4.0}, 32, 32, 2.0),
 }
 
 
@@ -66,14 +73,14 @@ def unsqueeze(packed: np.ndarray, dtype: type) -> np.ndarray:
     return np.frombuffer(bz2.decompress(packed.tobytes()), dtype)
 
 
-def pack(data: Path, out: Path, validation: float, seed: int, spacing: float, every: int) -> None:
+def pack(data: Path, out: Path, validation: float, seed: int, spacing: float, every: int, offset: int) -> None:
     from lesiongan.data import readers
     from lesiongan.data.slices import SliceSet
 
     train, _ = readers.split_subjects(readers.discover(data), (1 - validation, validation), seed=seed)
     slices = SliceSet.from_subjects(train, modalities=["flair"], spacing=spacing)
     if every > 1:  # neighbouring 1 mm slices are near copies: every k-th keeps the variety at 1/k the size
-        slices = slices.subset(np.flatnonzero(slices.slice_index.numpy() % every == 0))
+        slices = slices.subset(np.flatnonzero(slices.slice_index.numpy() % every == offset))
     as_bytes = lambda t: np.clip(np.round(t.numpy() * 255), 0, 255).astype(np.uint8)  # noqa: E731
     twin, image = as_bytes(slices.truth), as_bytes(slices.images)
     np.savez(out, truth=squeeze(twin), diff=squeeze(image.astype(np.int16) - twin),
@@ -186,12 +193,15 @@ def main(argv: list[str]) -> int:
     packing.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
     packing.add_argument("--spacing", type=float, default=3.0, help="in-plane spacing of the slices (mm)")
     packing.add_argument("--every", type=int, default=1, help="keep every k-th slice of each volume")
+    packing.add_argument("--offset", type=int, default=0,
+                         help="with --every k: keep the slices whose index is this modulo k (another k-th of them)")
     train_arguments(commands.add_parser("train", help="train the variants side by side"))
     args = parser.parse_args(argv)
     if args.command == "pack":
-        if args.every < 1 or args.spacing <= 0:
-            parser.error(f"pack: --every must be >= 1 and --spacing > 0 (got {args.every}, {args.spacing})")
-        pack(args.data, args.out, args.validation, args.seed, args.spacing, args.every)
+        if args.every < 1 or args.spacing <= 0 or not 0 <= args.offset < args.every:
+            parser.error(f"pack: --every must be >= 1, --spacing > 0 and 0 <= --offset < --every "
+                         f"(got {args.every}, {args.spacing}, {args.offset})")
+        pack(args.data, args.out, args.validation, args.seed, args.spacing, args.every, args.offset)
         return 0
     return train_all(args)
 
