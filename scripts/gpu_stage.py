@@ -6,6 +6,8 @@ time budget, from training slices packed small enough to carry to the GPU machin
     .venv/bin/python scripts/gpu_stage.py pack --data work/demo-model/train-all --out slices.npz
     .venv/bin/python scripts/gpu_stage.py pack --data work/demo-model/train-all --out slices2mm.npz \
         --spacing 2 --every 3
+    .venv/bin/python scripts/gpu_stage.py pack --data work/demo-model/train-all --out slices2mm-1.npz \
+        --spacing 2 --every 3 --offset 1
     # on the GPU machine (lesiongan importable): 480 s, a 150-iteration probe, four variants,
     # each from the CPU stages' last model
     python scripts/gpu_stage.py train --slices slices.npz --work /tmp/gpu --out out/ --budget 480 --probe 150 \
@@ -19,6 +21,12 @@ time budget, from training slices packed small enough to carry to the GPU machin
         --probe 100 --init out2/big64.pt --variants fine2,fine2slow,fine2aug,fine2twin40
     python scripts/gpu_stage.py train --slices slices2mm.npz --work /tmp/gpu4 --out out4/ --budget 230 \
         --probe 30 --init-from /tmp/gpu3 --variants fine2,fine2slow,fine2aug,fine2twin40
+    # more of the 2 mm stage from fine2slow on the slices one past every third (packed with
+    # --spacing 2 --every 3 --offset 1): 505 s, then 250 s more each from its own result
+    python scripts/gpu_stage.py train --slices slices2mm-1.npz --work /tmp/gpu5 --out out5/ --budget 505 \
+        --probe 100 --init out4/fine2slow.pt --variants more2,more2am,more2id,more2gate
+    python scripts/gpu_stage.py train --slices slices2mm-1.npz --work /tmp/gpu6 --out out6/ --budget 250 \
+        --probe 30 --init-from /tmp/gpu5 --variants more2,more2am,more2id,more2gate
 
 Packing: the healthy twin as 8-bit intensities, the lesion as its 16-bit difference to the
 twin, the masks as bits, each bz2-compressed (228 cases at 3 mm: 47 MB against 2.4 GB of
