@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 SHIPPED = {"lr": 0.0005, "synthetic_lesions": 0.5, "lambda_identity": 80.0, "ngf": 16}  # the recipe of run-synth3
+MORE2 = {**SHIPPED, "lr": 0.00025}  # the third stage's: fine2slow's recipe at half its learning rate
 VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed, in-plane spacing in mm)
     "big": (SHIPPED, 32, 21, 3.0),
     "aug": ({**SHIPPED, "bias_fields": 0.5, "random_contrast": 0.5}, 32, 22, 3.0),
@@ -66,10 +67,10 @@ VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed, in-p
     # more of the 2 mm stage from fine2slow, on the other slices, at half its learning rate: the
     # recipe alone, then with the terms that hold healthy tissue still weighed twice (L_AM outside
     # the lesion, the identity on healthy slices) and with the gate's segmentation term doubled
-    "more2": ({**SHIPPED, "lr": 0.00025}, 32, 29, 2.0),
-    "more2am": ({**SHIPPED, "lr": 0.00025, "lambda_am": 200.0}, 32, 30, 2.0),
-    "more2id": ({**SHIPPED, "lr": 0.00025, "lambda_identity": 160.0}, 32, 31, 2.0),
-    "more2gate": ({**SHIPPED, "lr": 0.00025, "lambda_gate": 4.0}, 32, 32, 2.0),
+    "more2": (MORE2, 32, 29, 2.0),
+    "more2am": ({**MORE2, "lambda_am": 200.0}, 32, 30, 2.0),
+    "more2id": ({**MORE2, "lambda_identity": 160.0}, 32, 31, 2.0),
+    "more2gate": ({**MORE2, "lambda_gate": 4.0}, 32, 32, 2.0),
 }
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the three shipped models in lesiongan/resources/models/:
-# - demo_antgan_flair.pt, the default pseudo-healthy generator (brain FLAIR; its last two
-#   stages need a CUDA GPU, about 25 min on one H200, at 3 mm then at 2 mm; without one the
-#   CPU stages' 3 mm model ships), and
+# - demo_antgan_flair.pt, the default pseudo-healthy generator (brain FLAIR; its last three
+#   stages need a CUDA GPU, about 38 min on one H200, at 3 mm then twice at 2 mm; without one
+#   the CPU stages' 3 mm model ships), and
 # - demo_antgan_brain.pt, the same recipe on FLAIR, T1, T2 and T1ce (any of the last three
 #   may be missing), both trained on the domain-randomized phantom (docs/phantom.md), their
 #   mask thresholds calibrated on healthy validation volumes, and scored on two held-out

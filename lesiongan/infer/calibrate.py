@@ -101,13 +101,15 @@ def best_dice_threshold(cases: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray
     return float(candidates[best]), scores[best]
 
 
-def foreground_crop(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The arrays cut to the bounding box of the second one's foreground (less to label per try)."""
-    nonzero = np.nonzero(arrays[1])
-    if not nonzero[0].size:
-        return arrays
-    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in nonzero)
-    return tuple(array[box] for array in arrays)
+def foreground_crop(difference: np.ndarray, foreground: np.ndarray,
+                    lesion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three cut to the foreground's bounding box (less to label per threshold tried)."""
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects((foreground > 0).astype(np.uint8))
+    if not boxes:
+        return difference, foreground, lesion
+    return difference[boxes[0]], foreground[boxes[0]], lesion[boxes[0]]
 
 
 def calibration_record(model: ModelFile, threshold: float, fraction: float, subjects: Sequence[str],
