@@ -71,6 +71,15 @@ def test_a_variant_without_slices_at_its_spacing_is_refused(gpu_stage, cases: Pa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("bad, message", [(["--variants", "more2,nope"], r"--variants: unknown nope"),
+                                          (["--variants", "more2all", "--threads", "-1"], r"--threads: must be >= 0")])
+def test_train_refuses_bad_options_before_starting_anything(gpu_stage, tmp_path: Path, bad, message) -> None:
+    with pytest.raises(SystemExit, match=message):
+        gpu_stage.main(["train", "--slices", str(tmp_path / "none.npz"), "--work", str(tmp_path / "work"),
+                        "--out", str(tmp_path / "out"), "--init", str(tmp_path / "none.pt"), *bad])
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
+
+
 @pytest.fixture(scope="module")
 def average_weights(repo_root: Path):
     return _script(repo_root, "average_weights")

@@ -71,6 +71,8 @@ VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed, in-p
     "more2am": ({**MORE2, "lambda_am": 200.0}, 32, 30, 2.0),
     "more2id": ({**MORE2, "lambda_identity": 160.0}, 32, 31, 2.0),
     "more2gate": ({**MORE2, "lambda_gate": 4.0}, 32, 32, 2.0),
+    # the three terms that each helped there, weighed twice together (from more2gate)
+    "more2all": ({**MORE2, "lambda_am": 200.0, "lambda_identity": 160.0, "lambda_gate": 4.0}, 32, 33, 2.0),
 }
 
 
@@ -142,14 +144,17 @@ def train_variant(name: str, args: argparse.Namespace) -> None:
 
 def train_all(args: argparse.Namespace) -> int:
     start = time.time()
-    args.work.mkdir(parents=True, exist_ok=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     names = args.variants.split(",")
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         raise SystemExit(f"--variants: unknown {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+    if args.threads < 0:
+        raise SystemExit(f"--threads: must be >= 0, got {args.threads}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     deadline = start + args.budget
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 4) // len(names))), "PYTHONUNBUFFERED": "1",
+    threads = args.threads or max(1, (os.cpu_count() or 4) // len(names))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1",
            "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}  # the loop asks for deterministic kernels
     forwarded = [str(a) for a in sys.argv[2:]]
     procs = {name: subprocess.Popen([sys.executable, __file__, "variant", name, str(deadline), *forwarded], env=env,
@@ -180,6 +185,8 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", type=int, default=150, help="iterations that measure each variant's speed (> 11)")
     parser.add_argument("--variants", required=True, help=f"comma-separated, of: {', '.join(VARIANTS)}")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads per variant (default: the cores shared out among the variants)")
     start = parser.add_mutually_exclusive_group(required=True)
     start.add_argument("--init", type=Path, help="model file every variant starts from")
     start.add_argument("--init-from", type=Path, help="a --work folder of an earlier call: each variant from its own")
