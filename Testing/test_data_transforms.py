@@ -111,8 +111,23 @@ def test_normalization_rejects_bad_options() -> None:
         fit_normalization(np.ones((2, 2, 2)), "pet")
     with pytest.raises(InputError, match="percentile"):
         fit_normalization(np.ones((2, 2, 2)), "mr", window=3)
-    with pytest.raises(InputError, match="no positive foreground"):
-        fit_normalization(np.zeros((2, 2, 2)), "mr")
+    for constant in (np.zeros((2, 2, 2)), np.full((2, 2, 2), -3.0)):
+        with pytest.raises(InputError, match="no foreground intensity above its background"):
+            fit_normalization(constant, "mr")
+
+
+def test_mr_normalization_of_a_shifted_volume_is_the_plain_ones() -> None:
+    # A z-scored volume (negative background and dark tissue) must look to a model exactly as
+    # the same volume before the z-score did: clipping at 0 would make its dark half background.
+    rng = np.random.default_rng(3)
+    plain = np.zeros((6, 8, 8), np.float32)
+    plain[1:5, 2:6, 2:6] = rng.uniform(50, 900, (4, 4, 4))
+    shifted = (plain - plain[plain > 0].mean()) / plain[plain > 0].std()
+    assert (shifted[plain > 0] < 0).mean() > 0.3
+    foreground = foreground_mask([shifted])
+    np.testing.assert_array_equal(foreground, plain > 0)
+    np.testing.assert_allclose(normalize(shifted, fit_normalization(shifted, "mr", foreground=foreground)),
+                               normalize(plain, fit_normalization(plain, "mr")), atol=1e-5)
 
 
 @pytest.mark.parametrize("axis", list(AXES))

@@ -59,7 +59,7 @@ def test_identity_generator_gives_back_a_healthy_input(tmp_path):
     assert result.difference.array.max() < 1e-5 and not result.mask.array.any()
 
 
-def test_empty_slices_are_untouched(tmp_path):
+def test_empty_slices_and_the_background_are_untouched(tmp_path):
     shifting = CeilingGenerator()
     with torch.no_grad():
         shifting.mix.bias.fill_(0.2)  # changes every pixel it sees, background included
@@ -71,7 +71,25 @@ def test_empty_slices_are_untouched(tmp_path):
     ends = np.r_[0:2, -2:0]
     assert np.array_equal(result.output.array[ends], volume.array[ends])
     assert not result.difference.array[ends].any()
-    assert not np.array_equal(result.output.array[2], volume.array[2])
+    tissue = volume.array > 0
+    assert (result.output.array[tissue] != volume.array[tissue]).mean() > 0.9
+    # the air around the head keeps its value, in every slice the network ran on
+    assert np.array_equal(result.output.array[~tissue], volume.array[~tissue])
+    assert not result.difference.array[~tissue].any()
+
+
+def test_a_z_scored_volume_gives_the_plain_volumes_results(tmp_path):
+    volume = brain_volume()
+    tissue = volume.array[volume.array > 0]
+    shifted = volume.with_array((volume.array - tissue.mean()) / tissue.std())
+    # capped at 0.25 of the normalized range: the tissue (about 0.3) is changed too, by how
+    # bright the model sees it
+    model = load_model(write_model(tmp_path / "m.pt", ceiling=-0.5, conventions={"spacing": 1.0}))
+    plain, scored = run_model(volume, model, device="cpu"), run_model(shifted, model, device="cpu")
+    tissue = (volume.array > 0) & (volume.array < 900)
+    assert plain.mask.array.any() and (plain.difference.array[tissue] > 0.02).mean() > 0.5
+    np.testing.assert_array_equal(scored.mask.array, plain.mask.array)
+    np.testing.assert_allclose(scored.difference.array, plain.difference.array, atol=1e-5)
 
 
 def test_untouched_voxels_are_bit_identical_and_clipping_survives(tmp_path):

@@ -135,8 +135,8 @@ def reference_difference(arrays: list[np.ndarray], net: torch.nn.Module, device:
     time, fp32, under no_grad, uncropped (padded to a multiple of 4 only, as the generators
     need). Returns |G(x) - x| in normalized [0, 1] units, the maximum over channels, (z, y, x).
 
-    Normalization is the project's, fitted on the foreground as the engine fits it, so the two
-    differ only in how the network is run.
+    Normalization is the project's, fitted on the foreground as the engine fits it, and the
+    background keeps its value, so the two differ only in how the network is run.
     """
     foreground = foreground_mask(arrays)
     kind, options = normalization_spec.get("kind", "mr"), normalization_spec.get("options") or {}
@@ -152,7 +152,7 @@ def reference_difference(arrays: list[np.ndarray], net: torch.nn.Module, device:
             padded = F.pad(x, (pad_x // 2, pad_x - pad_x // 2, pad_y // 2, pad_y - pad_y // 2), value=-1.0)
             y = net(padded)[:, :, pad_y // 2 : pad_y // 2 + height, pad_x // 2 : pad_x // 2 + width]
             difference[z] = ((y - x).abs() / 2).amax(dim=1)[0].cpu().numpy()
-    return difference
+    return difference * foreground  # the change counts on the foreground only, as in the engine
 
 
 def random_model_file(folder: Path, ngf: int, n_blocks: int = 9, seed: int = 0) -> Path:

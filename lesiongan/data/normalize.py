@@ -1,7 +1,8 @@
 """Per-volume intensity normalization to [0, 1], kept as plain data that a model file stores.
 
 MR (Xia et al.): clip to [0, V_p], V_p the p-th percentile (99.5 by default) of the
-foreground voxels (the nonzero ones unless a mask is given), then divide by V_p.
+foreground voxels (the nonzero ones unless a mask is given), then divide by V_p. A volume
+with negative values has its minimum, not 0, as the bottom of that range.
 CT: a Hounsfield window given by level and width (default liver 40/400, so -160..240 HU).
 Values clipped away cannot come back from `denormalize`; everything inside the window does.
 """
@@ -31,10 +32,14 @@ def fit_normalization(array: np.ndarray, kind: str = "mr", foreground: np.ndarra
         if inside.shape != array.shape:
             raise InputError("foreground", f"mask shape {inside.shape} differs from the volume's {array.shape}")
         values = array[inside]
-        high = float(np.percentile(values, settings["percentile"])) if values.size else 0.0
-        if not high > 0:
-            raise InputError("array", "no positive foreground intensity to normalize MR by")
-        return {"kind": "mr", "percentile": float(settings["percentile"]), "low": 0.0, "high": high}
+        # MR intensities start at 0; a volume shifted below it (z-scored, say) has its background
+        # at its minimum, which then maps to 0 as a plain volume's 0 does (clipping at 0 would
+        # make all its darker tissue background)
+        low = min(0.0, float(array.min())) if array.size else 0.0
+        high = float(np.percentile(values, settings["percentile"])) if values.size else low
+        if not high > low:
+            raise InputError("array", "holds no foreground intensity above its background (is it constant?)")
+        return {"kind": "mr", "percentile": float(settings["percentile"]), "low": low, "high": high}
     if kind == "ct":
         settings = {**CT_DEFAULTS, **options}
         if set(settings) != set(CT_DEFAULTS) or not settings["width"] > 0:

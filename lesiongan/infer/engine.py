@@ -376,6 +376,9 @@ class SliceInferer:
             change[:, list(missing)] = 0.0  # an absent sequence has no output, and no say in the map
         elif progress is not None:
             progress(0, 0)
+        # the network changes tissue only: the background around it (air, a skull-stripped
+        # volume's zeros) stays as it was, in the output and in the map
+        change *= foreground_slices[:, None]
 
         # 4. undo: back to volumes, intensities, the input's spacing and orientation. The change is
         # mapped through denormalize so clipped intensities stay as they were where it is zero.
