@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from lesiongan.data.readers import Subject, discover, lesion_mask, load_subject, split_subjects
+from lesiongan.data.readers import Subject, discover, lesion_mask, load_subject, split_subjects, subject_images
 from lesiongan.data.volume import Volume, read_volume, write_volume
 from lesiongan.errors import LayoutError, VolumeError
 
@@ -151,7 +151,18 @@ def test_mask_on_another_grid_names_both_files(tmp_path: Path) -> None:
     with pytest.raises(VolumeError, match=f"a_mask.nii.gz.*grid of {image}"):
         load_subject(subject, ["image"])
     with pytest.raises(LayoutError, match="a: has no flair"):
-        load_subject(subject, ["flair"])
+        load_subject(subject, ["flair", "t1"])  # an unnamed image stands for one modality only
+
+
+def test_an_unnamed_image_is_the_single_modality_of_a_one_modality_ask(tmp_path: Path) -> None:
+    write(tmp_path / "a.nii.gz", tiny())
+    (subject,) = discover(tmp_path)
+    assert subject_images(subject, ["flair"]) == {"flair": (tmp_path / "a.nii.gz", None)}
+    volumes, _ = load_subject(subject, ["flair"])
+    assert list(volumes) == ["flair"] and volumes["flair"].shape == tiny().shape
+    with pytest.raises(LayoutError, match="a: has no t1"):
+        subject_images(subject, ["image", "t1"])
+    assert list(subject_images(subject, ["image", "t1"], optional=["t1"])) == ["image"]
 
 
 def test_healthy_subject_mask_may_be_empty(tmp_path: Path) -> None:

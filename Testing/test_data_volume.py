@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from lesiongan.data.volume import Volume, read_volume, write_volume
+from lesiongan.data.volume import Volume, read_geometry, read_volume, write_volume
 from lesiongan.errors import VolumeError
 from lesiongan.io import atomic_path
 
@@ -98,6 +98,23 @@ def test_channel_of_a_4d_file(tmp_path: Path, as_vector: bool) -> None:
         read_volume(path)
     with pytest.raises(VolumeError, match="BRATS_001.nii.gz.*channel 3"):
         read_volume(path, channel=3)
+
+
+@pytest.mark.parametrize("as_vector", [False, True])
+def test_geometry_from_the_header_alone(tmp_path: Path, as_vector: bool) -> None:
+    path = tmp_path / "BRATS_001.nii.gz"
+    write_channels(path, as_vector)
+    grid = read_geometry(path, channel=1)
+    assert grid.same_grid(read_volume(path, channel=1)) and grid.array.strides == (0, 0, 0)  # no voxel held
+    with pytest.raises(VolumeError, match="BRATS_001.nii.gz: is .*3 channels.*3D volume is needed") as refused:
+        read_geometry(path)
+    assert "channel=" not in str(refused.value)
+    with pytest.raises(VolumeError, match="channel 3 asked"):
+        read_geometry(path, channel=3)
+    flat = tmp_path / "flat.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(np.ones((5, 6), np.float32)), str(flat))
+    with pytest.raises(VolumeError, match="flat.nii.gz: is 2D; a 3D volume is needed"):
+        read_geometry(flat)
 
 
 def test_bad_files_are_errors_that_name_them(tmp_path: Path) -> None:

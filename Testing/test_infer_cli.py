@@ -99,3 +99,67 @@ def test_the_demo_is_a_library_call_that_returns_its_numbers(tmp_path):
     assert report.model_path == model and report.name == "phantom000" and report.overview.is_file()
     assert report.result.device == "cpu" and report.lesion_voxels > 0 and report.changed_voxels >= report.lesion_voxels
     assert report.scores["dice"] > 0.2 and report.scores["psnr_lesion"] > report.input_psnr_lesion
+
+
+def _write_msd(root, case: str) -> list:
+    """MSD Task01: one 4D file of FLAIR, T1, T1ce, T2 (each channel its own volume) and its labels."""
+    channels = [brain_volume(seed=seed) for seed in range(4)]
+    (root / "imagesTr").mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(sitk.JoinSeries([volume.to_sitk() for volume in channels]), str(root / "imagesTr" / f"{case}.nii.gz"))
+    write_volume(channels[0].with_array((channels[0].array == 1000).astype(np.uint8)),
+                 root / "labelsTr" / f"{case}.nii.gz", dtype=np.uint8)
+    return channels
+
+
+def test_infer_reads_the_msd_layout_by_channel_and_names_outputs_after_the_case(tmp_path):
+    cohort = tmp_path / "Task01"
+    channels = {case: _write_msd(cohort, case) for case in ("BRATS_001", "BRATS_002")}
+    labels = (cohort / "labelsTr" / "BRATS_001.nii.gz").read_bytes()
+    model = write_model(tmp_path / "m.pt", modalities=("flair", "t1"))  # the identity: outputs are the inputs
+    out = tmp_path / "out"
+    assert main(["infer", "--model", str(model), "--input-dir", str(cohort), "--output-dir", str(out),
+                 "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{case}_{kind}.nii.gz" for case in channels
+        for kind in ("flair_healthy", "t1_healthy", "flair_diff", "flair_mask"))
+    for case, (flair, t1, *_) in channels.items():
+        assert np.array_equal(read_volume(out / f"{case}_flair_healthy.nii.gz").array, flair.array)
+        assert np.array_equal(read_volume(out / f"{case}_t1_healthy.nii.gz").array, t1.array)
+        assert read_volume(out / f"{case}_flair_mask.nii.gz", allow_empty=True).same_grid(flair)
+    assert (cohort / "labelsTr" / "BRATS_001.nii.gz").read_bytes() == labels
+
+
+def test_infer_runs_only_the_models_modalities_of_isles_cases(tmp_path):
+    cohort = tmp_path / "SISS"
+    flairs = {}
+    for case in ("1", "2"):
+        for number, tag in enumerate(("MR_Flair", "MR_T1", "MR_T2", "MR_DWI", "OT")):
+            name = f"VSD.Brain.XX.O.{tag}.{case}0{number}"
+            volume = brain_volume(seed=10 * int(case) + number)
+            if tag == "OT":
+                volume = volume.with_array((volume.array == 1000).astype(np.uint8))
+            write_volume(volume, cohort / case / name / f"{name}.nii")
+            flairs.setdefault(case, volume)
+    model = write_model(tmp_path / "m.pt", ceiling=0.0)
+    out = tmp_path / "out"
+    assert main(["infer", "--model", str(model), "--input-dir", str(cohort), "--output-dir", str(out),
+                 "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{case}_flair_{kind}.nii.gz" for case in flairs for kind in ("healthy", "diff", "mask"))
+    for case, flair in flairs.items():  # the FLAIR went in: untouched outside its bright blob
+        healthy = read_volume(out / f"{case}_flair_healthy.nii.gz").array
+        assert np.array_equal(healthy[flair.array < 1000], flair.array[flair.array < 1000])
+
+
+def test_infer_takes_lits_volumes_not_their_segmentations(tmp_path):
+    cohort = tmp_path / "LiTS"
+    for number in (0, 1):
+        volume = brain_volume(seed=number)
+        write_volume(volume, cohort / f"volume-{number}.nii")
+        write_volume(volume.with_array((volume.array == 1000).astype(np.uint8) * 2), cohort / f"segmentation-{number}.nii")
+    model = write_model(tmp_path / "m.pt", modalities=("ct",), conventions={"normalization": {"kind": "ct", "options": {}}})
+    out = tmp_path / "out"
+    assert main(["infer", "--model", str(model), "--input-dir", str(cohort), "--output-dir", str(out),
+                 "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"volume-{number}_{kind}.nii.gz" for number in (0, 1) for kind in ("healthy", "diff", "mask"))

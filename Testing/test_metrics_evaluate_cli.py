@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from lesiongan.cli import main
 from lesiongan.data.volume import write_volume
@@ -126,6 +127,60 @@ def test_evaluate_names_a_missing_data_folder(tmp_path, capsys):
                  str(tmp_path / "r")]) == 1
     assert "nowhere" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def _evaluate(model: Path, data: Path, out: Path, *extra: str) -> int:
+    return main(["evaluate", "--model", str(model), "--data", str(data), "--split", "all", "--out", str(out),
+                 "--device", "cpu", "--segmentor", "none", *extra])
+
+
+def test_evaluate_takes_the_image_of_a_pair_as_a_flair_models_flair(tmp_path, capsys):
+    data = tmp_path / "pairs"
+    for index in range(2):
+        image = brain_volume(seed=index)
+        write_volume(image, data / f"subject{index}.nii.gz")
+        write_volume(image.with_array((image.array == 1000).astype(np.uint8)), data / f"subject{index}_mask.nii.gz")
+    assert _evaluate(write_model(tmp_path / "m.pt", ceiling=0.0), data, tmp_path / "r") == 0
+    report = json.loads((tmp_path / "r" / "evaluation.json").read_text(encoding="utf-8"))
+    assert sorted(report["subjects"]) == ["subject0", "subject1"] and report["summary"]["dice"]["mean"] == 1.0
+
+
+def test_evaluate_refuses_a_subject_without_a_needed_modality_before_any_runs(tmp_path, capsys):
+    _write_subjects(tmp_path / "data", 2)
+    model = write_model(tmp_path / "m.pt", modalities=("flair", "t1"))
+    assert _evaluate(model, tmp_path / "data", tmp_path / "r") == 1
+    err = capsys.readouterr().err
+    assert "Case_000: has no t1 image" in err and "[1/2]" not in err and not (tmp_path / "r").exists()
+
+
+def test_evaluate_checks_every_subject_first_and_skip_bad_scores_the_others(tmp_path, capsys):
+    """Case_002's NaN voxel is found before any subject runs; Case_001's constant FLAIR only when
+    it runs. Without --skip-bad each stops the run naming its file and writes no report; with
+    it the others are scored and the skipped ones listed."""
+    _write_subjects(tmp_path / "data", 3)
+    constant = tmp_path / "data" / "Case_001" / "Case_001_flair.nii.gz"
+    with_nan = tmp_path / "data" / "Case_002" / "Case_002_flair.nii.gz"
+    image = brain_volume(seed=2)
+    sitk.WriteImage(image.with_array(np.where(image.array == 1000, np.nan, image.array)).to_sitk(), str(with_nan))
+    write_volume(image.with_array(np.full(image.shape, 5, np.float32)), constant)
+    model = write_model(tmp_path / "m.pt", ceiling=0.0)
+    assert _evaluate(model, tmp_path / "data", tmp_path / "r") == 1
+    err = capsys.readouterr().err
+    assert f"{with_nan}: holds NaN" in err and "[1/3]" not in err and not (tmp_path / "r").exists()
+
+    assert _evaluate(model, tmp_path / "data", tmp_path / "r", "--skip-bad") == 1
+    err = capsys.readouterr().err
+    assert f"Case_001: skipped: {constant}: " in err and "array:" not in err
+    assert "2 of 3 subject(s) skipped: Case_001, Case_002" in err
+    report = json.loads((tmp_path / "r" / "evaluation.json").read_text(encoding="utf-8"))
+    assert list(report["subjects"]) == ["Case_000"] and list(report["skipped"]) == ["Case_001", "Case_002"]
+    assert "- Case_002: " in (tmp_path / "r" / "evaluation.md").read_text(encoding="utf-8")
+
+    write_volume(image, with_nan)
+    assert _evaluate(model, tmp_path / "data", tmp_path / "r2") == 1
+    err = capsys.readouterr().err
+    assert "[2/3] Case_001" in err and f"error: {constant}: " in err and "[3/3]" not in err
+    assert not (tmp_path / "r2").exists()
 
 
 def test_markdown_marks_undefined_and_single_values():

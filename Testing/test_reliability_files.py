@@ -246,6 +246,60 @@ def test_infer_checks_every_case_first_and_skip_bad_goes_on(tmp_path, model, cap
     assert sorted(p.name for p in out.iterdir()) == ["good_diff.nii.gz", "good_healthy.nii.gz", "good_mask.nii.gz"]
 
 
+def test_infer_refuses_what_the_headers_show_before_any_model_runs(tmp_path, capsys):
+    """A 4D file, a 2D one and one whose slices would be 4 x 4 pixels at the model's 2 mm are
+    refused from their headers before the good case runs; --skip-bad runs the good case."""
+    model = write_model(tmp_path / "m.pt", ceiling=0.0, conventions={"spacing": 2.0})
+    good = write_volume(_volume(), tmp_path / "in" / "good.nii.gz")
+    four = tmp_path / "in" / "four.nii.gz"
+    sitk.WriteImage(sitk.JoinSeries([_volume().to_sitk()] * 2), str(four))
+    flat = tmp_path / "in" / "flat.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(np.ones((20, 24), np.float32)), str(flat))
+    small = write_volume(brain_volume(shape=(8, 8, 8), spacing=(1.0, 1.0, 1.0)), tmp_path / "in" / "small.nii.gz")
+    inputs = ["--input", str(good), str(four), str(flat), str(small)]
+    assert _infer(model, *inputs, "--output-dir", str(tmp_path / "out" / "nope")) == 1
+    err = capsys.readouterr().err
+    assert f"{four}: is 4D" in err and f"{flat}: is 2D" in err and f"{small}: its slices would be 4 x 4" in err
+    assert "channel=" not in err and "volume:" not in err and "slices on" not in err
+    assert not (tmp_path / "out").exists()  # the run made no folder it left empty
+    assert _infer(model, *inputs, "--output-dir", str(tmp_path / "out"), "--skip-bad") == 1
+    captured = capsys.readouterr()
+    assert "good:" in captured.out and "3 of 4 case(s) skipped: four, flat, small" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "good_diff.nii.gz", "good_healthy.nii.gz", "good_mask.nii.gz"]
+
+
+def test_infer_finds_what_only_the_voxels_show_per_case(tmp_path, model, capsys):
+    """A constant volume and a NRRD with a NaN voxel pass the header checks; each fails when its
+    case runs, named by its file. Without --skip-bad the run stops there with the earlier
+    case's results whole; with it the others run."""
+    good = write_volume(_volume(), tmp_path / "in" / "good.nii.gz")
+    constant = write_volume(_volume().with_array(np.full(_volume().shape, 5, np.float32)),
+                            tmp_path / "in" / "constant.nii.gz")
+    nan = _volume().array.copy()
+    nan[6, 10, 12] = np.nan
+    with_nan = write_volume(_volume().with_array(nan), tmp_path / "in" / "nan.nrrd")
+    inputs = ["--input", str(good), str(constant), str(with_nan)]
+    assert _infer(model, *inputs, "--output-dir", str(tmp_path / "stops")) == 1
+    err = capsys.readouterr().err
+    assert f"error: {constant}: " in err and "array:" not in err and "nan.nrrd" not in err
+    assert sorted(p.name for p in (tmp_path / "stops").iterdir()) == [
+        "good_diff.nii.gz", "good_healthy.nii.gz", "good_mask.nii.gz"]
+    assert _infer(model, *inputs, "--output-dir", str(tmp_path / "skips"), "--skip-bad") == 1
+    err = capsys.readouterr().err
+    assert f"constant: skipped: {constant}: " in err and f"nan: skipped: {with_nan}: volume holds NaN" in err
+    assert "2 of 3 case(s) skipped" in err and len(list((tmp_path / "skips").iterdir())) == 3
+
+
+def test_a_failed_run_leaves_no_new_folder_and_keeps_an_old_one(tmp_path, model):
+    tiny = write_volume(brain_volume(shape=(6, 4, 4)), tmp_path / "tiny.nii.gz")  # 4 x 4 slices: refused
+    assert _infer(model, "--input", str(tiny), "--output-dir", str(tmp_path / "new" / "nope")) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "tiny.nii.gz"]
+    (tmp_path / "old").mkdir()
+    assert _infer(model, "--input", str(tiny), "--output-dir", str(tmp_path / "old")) == 1
+    assert (tmp_path / "old").is_dir()
+
+
 def test_infer_removes_what_killed_runs_left(tmp_path, model):
     image = write_volume(_volume(), tmp_path / "a.nii.gz")
     out = tmp_path / "out"

@@ -9,7 +9,8 @@ that a live process is still writing.
 
 Before a command runs its first model, `check_outputs` refuses outputs that would replace
 an input, a phantom's ground truth, or (without `overwrite`) any existing file, and
-`check_writable_folder` finds an unwritable output folder.
+`check_writable_folder` finds an unwritable output folder (`output_folder` removes again a
+folder it made that the run left empty).
 """
 
 from __future__ import annotations
@@ -176,6 +177,23 @@ def check_writable_folder(folder: str | Path) -> Path:
     except OSError as error:
         raise InputError(folder, f"cannot write there ({error.strerror or error})") from error
     return folder
+
+
+@contextlib.contextmanager
+def output_folder(folder: str | Path) -> Iterator[Path]:
+    """`check_writable_folder(folder)` for the block; the folders it had to make are removed
+    again when the block leaves them empty (a run that failed before writing anything), so a
+    failed run leaves no new folder behind. A folder that existed before is never removed."""
+    folder = Path(folder).absolute()
+    made = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
+    try:
+        yield check_writable_folder(folder)
+    finally:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:  # it holds something (or was never made): it and its parents stay
+                break
 
 
 def is_ground_truth(path: str | Path) -> bool:

@@ -23,6 +23,7 @@ BRATS2023_MODALITIES = {"t2f": "flair", "t1n": "t1", "t1c": "t1ce", "t2w": "t2"}
 MSD_CHANNELS = {"flair": 0, "t1": 1, "t1ce": 2, "t2": 3}  # FLAIR, T1w, t1gd, T2w in Task01's dataset.json
 ISLES_MODALITIES = {"MR_Flair": "flair", "MR_T1": "t1", "MR_T2": "t2", "MR_DWI": "dwi"}
 LITS_TUMOUR_LABEL = 2  # LiTS labels: 1 liver, 2 tumour
+UNNAMED = "image"  # the modality of a folder of pairs, whose files name no sequence
 
 
 @dataclass
@@ -149,11 +150,11 @@ def _lits(root: Path) -> list[Subject]:
 def _pairs(root: Path) -> list[Subject]:
     """`images/` + `masks/` with the same names, or `<name>.nii.gz` + `<name>_mask.nii.gz`."""
     if (root / "images").is_dir():
-        return [Subject(strip_suffix(image), {"image": image},
+        return [Subject(strip_suffix(image), {UNNAMED: image},
                         _first(root / "masks", strip_suffix(image)), layout="pairs")
                 for image in _nifti_files(root / "images")]
     names = {strip_suffix(p): p for p in _nifti_files(root)}
-    return [Subject(name, {"image": path}, names.get(f"{name}_mask"), layout="pairs")
+    return [Subject(name, {UNNAMED: path}, names.get(f"{name}_mask"), layout="pairs")
             for name, path in sorted(names.items()) if not name.endswith("_mask")]
 
 
@@ -209,30 +210,42 @@ def split_subjects(subjects: Sequence[Subject], fractions: Sequence[float] = (0.
     return [[ordered[i] for i in order[a:b]] for a, b in zip(starts, cuts)]
 
 
+def subject_images(subject: Subject, modalities: Iterable[str],
+                   optional: Iterable[str] = ()) -> dict[str, tuple[Path, int | None]]:
+    """The file and channel (of a 4D file) of each asked modality the subject has, in the asked
+    order, without reading them. A subject whose one image is unnamed (`image`, a folder of
+    pairs) gives it as the single modality of a one-modality ask; a modality the subject lacks
+    and `optional` does not name is a LayoutError."""
+    modalities, optional = list(modalities), set(optional)
+    lone = len(modalities) == 1 and list(subject.images) == [UNNAMED]
+    found: dict[str, tuple[Path, int | None]] = {}
+    for modality in modalities:
+        key = UNNAMED if lone else modality
+        if key in subject.images:
+            found[modality] = (subject.images[key], subject.channels.get(key))
+        elif modality not in optional:
+            raise LayoutError(subject.id, f"has no {modality} image (it has {', '.join(subject.images) or 'none'})")
+    if not found:
+        raise LayoutError(subject.id, "no modality asked")
+    return found
+
+
 def load_subject(subject: Subject, modalities: Iterable[str],
                  optional: Iterable[str] = ()) -> tuple[dict[str, Volume], Volume | None]:
-    """Read the asked modalities (float32) and the mask; all must share one grid. A modality in
-    `optional` the subject lacks is left out of the result."""
-    volumes: dict[str, Volume] = {}
-    optional = set(optional)
-    for modality in modalities:
-        if modality not in subject.images and modality in optional:
-            continue
-        if modality not in subject.images:
-            raise LayoutError(subject.id, f"has no {modality} image (it has {', '.join(subject.images) or 'none'})")
-        volumes[modality] = read_volume(subject.images[modality], channel=subject.channels.get(modality))
-    if not volumes:
-        raise LayoutError(subject.id, "no modality asked")
+    """Read the asked modalities (float32, found by `subject_images`) and the mask; all must
+    share one grid. A modality in `optional` the subject lacks is left out of the result."""
+    files = subject_images(subject, modalities, optional)
+    volumes = {modality: read_volume(path, channel=channel) for modality, (path, channel) in files.items()}
     first_modality, first = next(iter(volumes.items()))
+    first_path = files[first_modality][0]
     for modality, volume in volumes.items():
         if not volume.same_grid(first):
-            raise VolumeError(subject.images[modality],
-                              f"is not on the grid of {subject.images[first_modality]}")
+            raise VolumeError(files[modality][0], f"is not on the grid of {first_path}")
     mask = None
     if subject.mask is not None:
         mask = read_volume(subject.mask, allow_empty=True)
         if not mask.same_grid(first):
-            raise VolumeError(subject.mask, f"mask is not on the grid of {subject.images[first_modality]} "
+            raise VolumeError(subject.mask, f"mask is not on the grid of {first_path} "
                                             f"(mask {mask.shape} spacing {mask.spacing}, "
                                             f"image {first.shape} spacing {first.spacing})")
     return volumes, mask

@@ -235,14 +235,20 @@ def _meta_header(path: Path) -> tuple[dict[str, str], int]:
     return fields, len(raw) if not nrrd else -1
 
 
-def _expected_bytes(path: Path) -> int:
-    """Bytes of voxel data that a NRRD/MetaImage header promises (SimpleITK reads only the header)."""
+def _header_reader(path: Path) -> sitk.ImageFileReader:
+    """A reader that has read the file's header only (SimpleITK reads no voxel for it)."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
         reader.ReadImageInformation()
     except RuntimeError as error:
         raise VolumeError(path, f"unreadable as a volume ({str(error).strip().splitlines()[-1]})") from error
+    return reader
+
+
+def _expected_bytes(path: Path) -> int:
+    """Bytes of voxel data that a NRRD/MetaImage header promises (SimpleITK reads only the header)."""
+    reader = _header_reader(path)
     voxels = 1
     for length in reader.GetSize():
         voxels *= int(length)
@@ -388,6 +394,32 @@ def read_volume(path: str | Path, channel: int | None = None, allow_empty: bool 
         raise VolumeError(path, error.problem) from None
 
 
+def read_geometry(path: str | Path, channel: int | None = None) -> Volume:
+    """The grid of the volume `read_volume(path, channel)` gives, from the file's header alone:
+    a Volume whose array is a read-only stand-in of zeros that takes no memory. For checks that
+    must not load voxels; a file that is not one 3D volume (or has no `channel`) is a VolumeError."""
+    path = Path(path)
+    reader = _header_reader(path)
+    dimension, size, components = reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents()
+    if dimension not in (3, 4) or (dimension == 4 and components > 1):
+        vector = " with vector voxels" if components > 1 else ""
+        raise VolumeError(path, f"is {dimension}D{vector}; a 3D volume is needed")
+    count = size[3] if dimension == 4 else components
+    if channel is None and count > 1:
+        kind = "4D" if dimension == 4 else "3D with vector voxels"
+        raise VolumeError(path, f"is {kind} ({count} channels); a 3D volume is needed (a file of several "
+                                "channels is read only through a dataset layout that names them, such as MSD's "
+                                "imagesTr/ beside labelsTr/, given as the data folder: --input-dir or --data)")
+    if channel is not None and not 0 <= channel < count:
+        raise VolumeError(path, f"channel {channel} asked, the image has {count}")
+    direction = np.reshape(reader.GetDirection(), (dimension, dimension))[:3, :3].ravel()
+    stand_in = np.broadcast_to(np.float32(0), tuple(reversed(size[:3])))
+    try:
+        return Volume(stand_in, reader.GetSpacing()[:3], reader.GetOrigin()[:3], direction)
+    except VolumeError as error:  # a header with a singular direction, say: name the file
+        raise VolumeError(path, error.problem) from None
+
+
 def write_volume(volume: Volume, path: str | Path, dtype: np.dtype | type | str | None = None,
                  overwrite: bool = True) -> Path:
     """Write `volume` (any format SimpleITK knows by the suffix) with its exact geometry, whole
@@ -431,9 +463,7 @@ def _check_memory_for(path: Path) -> None:
     """Refuse a file whose header promises more voxels than this machine can hold as float32."""
     if path.is_dir() or not path.name.lower().endswith(VOLUME_SUFFIXES):
         return
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.ReadImageInformation()
+    reader = _header_reader(path)
     voxels = 1
     for length in reader.GetSize():
         voxels *= int(length)

@@ -166,7 +166,9 @@ def markdown(ids: list[str], rows: list[dict[str, float]], summary: dict[str, di
 
 
 def write_reports(out: Path, ids: list[str], rows: list[dict[str, float]], context: dict[str, Any]) -> str:
-    """Write subjects.csv, evaluation.json and evaluation.md (each whole or not at all); return the Markdown."""
+    """Write subjects.csv, evaluation.json and evaluation.md (each whole or not at all); return the
+    Markdown tables. `context` goes into the JSON as it is; its `skipped` ({subject: why}) is
+    also listed in the Markdown."""
     summary = summarize(rows)
     names = _names(rows)
     with atomic_path(out / "subjects.csv") as temporary:
@@ -182,8 +184,9 @@ def write_reports(out: Path, ids: list[str], rows: list[dict[str, float]], conte
     }
     write_json(out / "evaluation.json", report)
     table = markdown(ids, rows, summary)
+    skipped = "".join(f"- {subject_id}: {problem}\n" for subject_id, problem in (context.get("skipped") or {}).items())
     with atomic_path(out / "evaluation.md") as temporary:
         scored = " (oracle: the true healthy volumes as its output)" if context.get("oracle") else ""
         temporary.write_text(f"# Evaluation of {context['model']}{scored} on {context['data']} ({context['split']})\n\n"
-                             f"{table}", encoding="utf-8")
+                             f"{table}" + (f"\n## Skipped subjects\n\n{skipped}" if skipped else ""), encoding="utf-8")
     return table
