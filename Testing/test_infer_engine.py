@@ -78,6 +78,22 @@ def test_empty_slices_and_the_background_are_untouched(tmp_path):
     assert not result.difference.array[~tissue].any()
 
 
+@pytest.mark.parametrize("grid", ["anisotropic", "oblique"])
+def test_the_background_keeps_its_value_through_resampling(tmp_path, grid):
+    shifting = CeilingGenerator()
+    with torch.no_grad():
+        shifting.mix.bias.fill_(0.2)  # changes every pixel it sees, background included
+    path = save_model(tmp_path / "m.pt", method="m", networks={"a2n": shifting}, provenance={},
+                      conventions={"modalities": ["flair"], "orientation": "LPS", "axis": "axial", "spacing": 1.0})
+    volume = brain_volume(**GRIDS[grid])
+    result = run_model(volume, load_model(path), device="cpu")
+    # resampled to the model's grid and back, the change would spread past the tissue
+    background = volume.array == 0
+    assert (result.output.array[~background] != volume.array[~background]).mean() > 0.9
+    assert np.array_equal(result.output.array[background], volume.array[background])
+    assert not result.difference.array[background].any()
+
+
 def test_a_z_scored_volume_gives_the_plain_volumes_results(tmp_path):
     volume = brain_volume()
     tissue = volume.array[volume.array > 0]

@@ -393,15 +393,18 @@ class SliceInferer:
             outputs.append(frame.back(volume.with_array(delta), inputs[channel]))
         difference = from_slices(np.abs(change).max(axis=1), axis).astype(np.float32)
         difference_volume = frame.back(frame.framed[0].with_array(difference), inputs[0])
-        difference_volume = inputs[0].with_array(np.clip(difference_volume.array, 0, None))
+        # resampling back spreads the change a voxel or two past the tissue: the input's own
+        # foreground decides what may change
+        tissue = foreground_mask([v.array for v in inputs])
+        difference_volume = inputs[0].with_array(np.clip(difference_volume.array, 0, None) * tissue)
         smooth_mm = float(conventions.get("smooth_mm", 0.0))
         if smooth_mm > 0:  # a model may ask for its map smoothed: specks of noise fall below the threshold
             sigma = [smooth_mm / s for s in inputs[0].spacing[::-1]]  # (z, y, x) voxels
             difference_volume = difference_volume.with_array(ndimage.gaussian_filter(difference_volume.array, sigma))
-        input_foreground = inputs[0].with_array(foreground_mask([v.array for v in inputs]).astype(np.uint8))
+        input_foreground = inputs[0].with_array(tissue.astype(np.uint8))
         mask = threshold_difference(difference_volume, threshold,
                                     input_foreground if self.limit_to_foreground else None, min_component_size)
-        healthy = tuple(None if delta is None else volume.with_array(volume.array + delta.array)
+        healthy = tuple(None if delta is None else volume.with_array(volume.array + delta.array * tissue)
                         for volume, delta in zip(inputs, outputs))
         return InferenceResult(output=healthy[0], difference=difference_volume, mask=mask, foreground=input_foreground,
                                device=str(target), seconds=time.perf_counter() - started, slices_run=int(active.size),
