@@ -80,6 +80,29 @@ def test_train_refuses_bad_options_before_starting_anything(gpu_stage, tmp_path:
     assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
 
 
+def test_export_gives_a_stopped_variant_its_checkpoints_networks_by_role(gpu_stage, cases: Path, tmp_path: Path) -> None:
+    from lesiongan.infer.modelfile import load_model
+    from lesiongan.train import TrainConfig, train
+
+    packed = tmp_path / "slices.npz"
+    gpu_stage.main(["pack", "--data", str(cases), "--out", str(packed), "--spacing", "0.25", "--validation", "0"])
+    common = dict(method="antgan", preset="twin-gate", data=gpu_stage.unpack(packed), modalities=("flair",), spacing=0.25,
+                  batch_size=2, device="cpu", log_every=1, sample_every=10**8, tensorboard=False, val_fraction=0.0)
+    start = train(TrainConfig(out=tmp_path / "start", options={"ngf": 4}, iterations=1, seed=1, **common))
+    # a run whose last checkpoint holds the weights it ends with: the export must give them back
+    end = train(TrainConfig(out=tmp_path / "run", options={"ngf": 4, "lambda_gate": 4.0}, iterations=3, init=str(start),
+                            checkpoint_every=1, seed=2, **common))
+    exported = load_model(gpu_stage.export(tmp_path / "run" / "checkpoints", start, tmp_path / "early.pt"))
+    trained, first = load_model(end), load_model(start)
+    assert exported.roles == trained.roles and exported.conventions == first.conventions
+    assert exported.provenance["continued"]["iterations"] == 3
+    for role in trained.roles:
+        want, got = trained.network(role).state_dict(), exported.network(role).state_dict()
+        assert all(torch.equal(want[key], got[key]) for key in want), role
+    moved = first.network("a2n").state_dict()
+    assert any(not torch.equal(moved[key], got_a2n) for key, got_a2n in exported.network("a2n").state_dict().items())
+
+
 @pytest.fixture(scope="module")
 def average_weights(repo_root: Path):
     return _script(repo_root, "average_weights")

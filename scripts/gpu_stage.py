@@ -27,6 +27,9 @@ time budget, from training slices packed small enough to carry to the GPU machin
         --probe 100 --init out4/fine2slow.pt --variants more2,more2am,more2id,more2gate
     python scripts/gpu_stage.py train --slices slices2mm-1.npz --work /tmp/gpu6 --out out6/ --budget 250 \
         --probe 30 --init-from /tmp/gpu5 --variants more2,more2am,more2id,more2gate
+    # a variant stopped before its end: a model file from its newest checkpoint
+    python scripts/gpu_stage.py export --checkpoints /tmp/gpu6/more2gate/checkpoints \
+        --like out5/more2gate.pt --out more2gate-early.pt
 
 Packing: the healthy twin as 8-bit intensities, the lesion as its 16-bit difference to the
 twin, the masks as bits, each bz2-compressed (228 cases at 3 mm: 47 MB against 2.4 GB of
@@ -177,6 +180,25 @@ def train_all(args: argparse.Namespace) -> int:
     return max(abs(p.returncode or 0) for p in procs.values())
 
 
+def export(checkpoints: Path, like: Path, out: Path) -> Path:
+    """A model file from a run's newest checkpoint (a variant stopped before its end): the
+    checkpoint's networks, by the method's own roles, under the conventions of `like` (the
+    model the variant started from, whose frame and normalization the slices were packed in)."""
+    from lesiongan.infer.modelfile import load_model, save_model
+    from lesiongan.methods import get_method
+    from lesiongan.train.checkpoint import load_checkpoint
+    from lesiongan.train.validate import check_checkpoint
+
+    checkpoint = load_checkpoint(checkpoints, validate=check_checkpoint)
+    model = load_model(like)
+    method = get_method(checkpoint["method"])(checkpoint["options"], channels=len(model.modalities))
+    method.load_state_dict(checkpoint["state"])
+    provenance = {**model.provenance, "continued": {"method": checkpoint["method"], "options": checkpoint["options"],
+                                                    "iterations": int(checkpoint["step"]), "checkpoint": str(checkpoints)}}
+    return save_model(out, method=model.method, networks={role: method.networks[name] for role, name in method.roles.items()},
+                      conventions=model.conventions, provenance=provenance)
+
+
 def train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slices", type=Path, required=True, nargs="+", help="packed slices, one file per spacing")
     parser.add_argument("--work", type=Path, required=True, help="run folders")
@@ -212,7 +234,14 @@ def main(argv: list[str]) -> int:
     packing.add_argument("--offset", type=int, default=0,
                          help="with --every k: keep the slices whose index is this modulo k (another k-th of them)")
     train_arguments(commands.add_parser("train", help="train the variants side by side"))
+    exporting = commands.add_parser("export", help="a model file from a variant's newest checkpoint")
+    exporting.add_argument("--checkpoints", type=Path, required=True, help="a variant's checkpoints folder")
+    exporting.add_argument("--like", type=Path, required=True, help="the model file the variant started from")
+    exporting.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "export":
+        print(export(args.checkpoints, args.like, args.out))
+        return 0
     if args.command == "pack":
         if args.every < 1 or args.spacing <= 0 or not 0 <= args.offset < args.every:
             parser.error(f"pack: --every must be >= 1, --spacing > 0 and 0 <= --offset < --every "
