@@ -9,7 +9,7 @@ import torch
 
 from lesiongan.data.augmentation import SliceAugmentation
 from lesiongan.errors import InputError, ModelFileError, VolumeError
-from lesiongan.infer.cases import group_cases, output_paths
+from lesiongan.infer.cases import Case, group_cases, output_paths
 from lesiongan.infer.engine import run_model
 from lesiongan.infer.modelfile import load_model
 from test_infer_support import CeilingGenerator, brain_volume, write_model
@@ -91,7 +91,7 @@ def test_cases_keep_the_sequences_they_have(tmp_path):
     cases = group_cases(files, list(MODALITIES), optional=("t1", "t2"))
     assert cases == [[tmp_path / "a_flair.nii.gz", None, tmp_path / "a_t2.nii.gz"],
                      [tmp_path / "b_flair.nii.gz", tmp_path / "b_t1.nii.gz", tmp_path / "b_t2.nii.gz"]]
-    assert set(output_paths(cases[0], tmp_path / "out")) == {"healthy 0", "healthy 2", "diff", "mask"}
+    assert set(output_paths(Case.of_files(cases[0]), tmp_path / "out")) == {"healthy 0", "healthy 2", "diff", "mask"}
     lone = tmp_path / "scan.nii.gz"
     lone.write_bytes(b"")
     assert group_cases([lone], list(MODALITIES), optional=("t1", "t2")) == [[lone, None, None]]

@@ -22,6 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 from lesiongan.data import readers
+from lesiongan.infer.calibrate import foreground_crop
+from lesiongan.infer.cases import subject_inputs
 from lesiongan.infer.engine import SliceInferer, mask_array
 from lesiongan.infer.modelfile import load_model
 from lesiongan.metrics.detection import dice
@@ -52,12 +54,11 @@ def main() -> None:
     inferer = SliceInferer(device="cpu")
     runs = []  # (difference, foreground, lesion mask or None), cut to the foreground's box
     for subject in readers.discover(args.data):
-        volumes, mask = readers.load_subject(subject, model.modalities, model.optional_modalities)
-        result = inferer([volumes.get(m) for m in model.modalities], model)
-        foreground = result.foreground.array > 0
-        box = ndimage.find_objects(foreground.astype(np.uint8))[0]
-        truth = None if mask is None else readers.lesion_mask(mask.array, subject)[box] > 0
-        runs.append((result.difference.array[box], foreground[box], truth if truth is not None and truth.any() else None))
+        volumes, mask = subject_inputs(subject, model)
+        result = inferer(volumes, model)
+        lesion = np.zeros(result.foreground.shape, np.uint8) if mask is None else readers.lesion_mask(mask.array, subject)
+        difference, foreground, truth = foreground_crop(result.difference.array, result.foreground.array > 0, lesion > 0)
+        runs.append((difference, foreground, truth if truth.any() else None))
     scores = []
     for scale, k, rho in rules:
         masks = [(rule_mask(d, f, scale * model.threshold, min_size, k, rho), f, t) for d, f, t in runs]

@@ -12,6 +12,7 @@ import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,27 +338,31 @@ def _read_image(path: Path) -> sitk.Image:
     return sitk.ReadImage(str(path))
 
 
+def _check_channels(path: Path, dimension: int, size: Sequence[int], components: int, channel: int | None,
+                    unchosen: str) -> None:
+    """Whether `channel` picks one 3D volume out of a file of this shape (a header's or an
+    image's): 4D files (MSD stores 4 MR sequences as a 4th axis) and vector voxels need one,
+    `unchosen` says how to give it; anything else but 3D is a VolumeError."""
+    if dimension not in (3, 4) or (dimension == 4 and components > 1):
+        vector = " with vector voxels" if components > 1 else ""
+        raise VolumeError(path, f"is {dimension}D{vector}; a 3D volume is needed")
+    count = size[3] if dimension == 4 else components
+    if channel is None and count > 1:
+        kind = "4D" if dimension == 4 else "3D with vector voxels"
+        raise VolumeError(path, f"is {kind} ({count} channels); {unchosen}")
+    if channel is not None and not 0 <= channel < count:
+        raise VolumeError(path, f"channel {channel} asked, the image has {count}")
+
+
 def _select_channel(image: sitk.Image, channel: int | None, path: Path) -> sitk.Image:
-    """4D files (MSD stores 4 MR sequences as a 4th axis) or vector pixels -> one 3D channel."""
-    components = image.GetNumberOfComponentsPerPixel()
+    """4D files or vector pixels -> one 3D channel."""
+    components, dimension = image.GetNumberOfComponentsPerPixel(), image.GetDimension()
+    _check_channels(path, dimension, image.GetSize(), components, channel,
+                    "a 3D volume is needed: choose one with channel=")
     if components > 1:
-        if channel is None:
-            raise VolumeError(path, f"image has {components} channels per voxel; choose one with channel=")
-        if not 0 <= channel < components:
-            raise VolumeError(path, f"channel {channel} asked, the image has {components}")
-        image = sitk.VectorIndexSelectionCast(image, channel)
-    dimension = image.GetDimension()
+        return sitk.VectorIndexSelectionCast(image, channel)
     if dimension == 4:
-        count = image.GetSize()[3]
-        if channel is None:
-            raise VolumeError(path, f"image is 4D with {count} channels; choose one with channel=")
-        if not 0 <= channel < count:
-            raise VolumeError(path, f"channel {channel} asked, the image has {count}")
         return sitk.Extract(image, [*image.GetSize()[:3], 0], [0, 0, 0, channel])
-    if dimension != 3:
-        raise VolumeError(path, f"image is {dimension}D; a 3D volume is needed")
-    if channel not in (None, 0) and components == 1:
-        raise VolumeError(path, f"channel {channel} asked of a single-channel 3D image")
     return image
 
 
@@ -400,18 +405,11 @@ def read_geometry(path: str | Path, channel: int | None = None) -> Volume:
     must not load voxels; a file that is not one 3D volume (or has no `channel`) is a VolumeError."""
     path = Path(path)
     reader = _header_reader(path)
-    dimension, size, components = reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents()
-    if dimension not in (3, 4) or (dimension == 4 and components > 1):
-        vector = " with vector voxels" if components > 1 else ""
-        raise VolumeError(path, f"is {dimension}D{vector}; a 3D volume is needed")
-    count = size[3] if dimension == 4 else components
-    if channel is None and count > 1:
-        kind = "4D" if dimension == 4 else "3D with vector voxels"
-        raise VolumeError(path, f"is {kind} ({count} channels); a 3D volume is needed (a file of several "
-                                "channels is read only through a dataset layout that names them, such as MSD's "
-                                "imagesTr/ beside labelsTr/, given as the data folder: --input-dir or --data)")
-    if channel is not None and not 0 <= channel < count:
-        raise VolumeError(path, f"channel {channel} asked, the image has {count}")
+    dimension, size = reader.GetDimension(), reader.GetSize()
+    _check_channels(path, dimension, size, reader.GetNumberOfComponents(), channel,
+                    "a 3D volume is needed (a file of several channels is read only through a dataset layout "
+                    "that names them, such as MSD's imagesTr/ beside labelsTr/, given as the data folder: "
+                    "--input-dir or --data)")
     direction = np.reshape(reader.GetDirection(), (dimension, dimension))[:3, :3].ravel()
     stand_in = np.broadcast_to(np.float32(0), tuple(reversed(size[:3])))
     try:

@@ -191,9 +191,8 @@ def rank_share(items: list, environ: dict | None = None) -> list:
     return items[rank::world] if world > 1 else list(items)
 
 
-def output_paths(case: Case | list[Path | None], output_dir: Path) -> dict[str, Path]:
+def output_paths(case: Case, output_dir: Path) -> dict[str, Path]:
     """Where a case's results go: one healthy volume per modality it has, then its diff and mask."""
-    case = case if isinstance(case, Case) else Case.of_files(case)
     outputs = {f"healthy {index}": output_dir / f"{stem}_healthy.nii.gz"
                for index, stem in enumerate(case.stems) if stem is not None}
     outputs["diff"] = output_dir / f"{case.name}_diff.nii.gz"
