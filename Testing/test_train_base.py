@@ -151,3 +151,43 @@ def test_start_from_model_copies_every_role_and_refuses_another_architecture(tmp
         start_from_model(method(2, n_blocks=2), path)
     with pytest.raises(InputError, match="no 'reconstructor'"):
         start_from_model(method(3, lambda_paint=1.0), path)
+
+
+def test_start_from_model_widens_a_one_sequence_model_to_more_sequences(tmp_path):
+    """A FLAIR model starts a FLAIR + T1 + T2 run: at the start the wide generators give the
+    FLAIR model's output (and gate) on the FLAIR, whatever the new sequences hold, and leave
+    those sequences unchanged; a model whose sequence is not the run's first is refused."""
+    from lesiongan.infer.modelfile import save_model
+    from lesiongan.methods import get_method
+    from lesiongan.train.loop import start_from_model
+
+    cls = get_method("antgan")
+
+    def method(channels: int):
+        return cls(resolve_options(cls, "twin-gate", {"ngf": 8}), channels=channels)
+
+    torch.manual_seed(0)
+    source = method(1)
+    with torch.no_grad():
+        for parameter in (p for net in source.networks.values() for p in net.parameters()):
+            parameter.normal_(0, 0.3)  # a trained model: its heads are no longer zero
+    path = save_model(tmp_path / "flair.pt", method="antgan",
+                      networks={role: source.networks[name] for role, name in source.roles.items()},
+                      conventions={"modalities": ["flair"]}, provenance={})
+    wide = method(3)
+    start_from_model(wide, path, ("flair", "t1", "t2"))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    mask = (torch.rand(2, 1, 32, 32) > 0.5).float()
+    with torch.no_grad():
+        output, gate = wide.networks["G_A2N"](x, with_gate=True)
+        expected, expected_gate = source.networks["G_A2N"](x[:, :1], with_gate=True)
+        assert torch.allclose(output[:, :1], expected, atol=1e-5)
+        assert torch.allclose(gate, expected_gate, atol=1e-5)
+        assert torch.equal(output[:, 1:], x[:, 1:])
+        assert torch.allclose(wide.networks["G_N2A"](x)[:, :1], source.networks["G_N2A"](x[:, :1]), atol=1e-5)
+        # the reconstructor's mask channel comes after the image channels in both
+        painted = wide.networks["R"](torch.cat([x, mask], 1))
+        assert torch.allclose(painted[:, :1], source.networks["R"](torch.cat([x[:, :1], mask], 1)), atol=1e-5)
+        assert torch.equal(painted[:, 1:], x[:, 1:])
+    with pytest.raises(InputError, match="not the"):
+        start_from_model(method(3), path, ("t1", "flair", "t2"))

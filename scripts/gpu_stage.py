@@ -76,6 +76,10 @@ VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed, in-p
     "more2gate": ({**MORE2, "lambda_gate": 4.0}, 32, 32, 2.0),
     # the three terms that each helped there, weighed twice together (from more2gate)
     "more2all": ({**MORE2, "lambda_am": 200.0, "lambda_identity": 160.0, "lambda_gate": 4.0}, 32, 33, 2.0),
+    # the same on FLAIR, T1, T2, T1ce from a FLAIR model (`start_from_model` widens it), 30% of
+    # the slices losing some of T1, T2, T1ce so that the FLAIR alone still works
+    "more2all4": ({**MORE2, "lambda_am": 200.0, "lambda_identity": 160.0, "lambda_gate": 4.0,
+                   "drop_modalities": 0.3}, 32, 34, 2.0),
 }
 
 
@@ -87,12 +91,13 @@ def unsqueeze(packed: np.ndarray, dtype: type) -> np.ndarray:
     return np.frombuffer(bz2.decompress(packed.tobytes()), dtype)
 
 
-def pack(data: Path, out: Path, validation: float, seed: int, spacing: float, every: int, offset: int) -> None:
+def pack(data: Path, out: Path, validation: float, seed: int, spacing: float, every: int, offset: int,
+         modalities: list[str]) -> None:
     from lesiongan.data import readers
     from lesiongan.data.slices import SliceSet
 
     train, _ = readers.split_subjects(readers.discover(data), (1 - validation, validation), seed=seed)
-    slices = SliceSet.from_subjects(train, modalities=["flair"], spacing=spacing)
+    slices = SliceSet.from_subjects(train, modalities=modalities, spacing=spacing)
     if every > 1:  # neighbouring 1 mm slices are near copies: every k-th keeps the variety at 1/k the size
         slices = slices.subset(np.flatnonzero(slices.slice_index.numpy() % every == offset))
     as_bytes = lambda t: np.clip(np.round(t.numpy() * 255), 0, 255).astype(np.uint8)  # noqa: E731
@@ -130,7 +135,8 @@ def train_variant(name: str, args: argparse.Namespace) -> None:
         raise SystemExit(f"{name}: no --slices file at {spacing} mm (given: {sorted(packed)})")
     slices = unpack(packed[spacing])
     stamps: list[float] = []
-    common = dict(method="antgan", preset="twin-gate", data=slices, modalities=("flair",), spacing=spacing,
+    common = dict(method="antgan", preset="twin-gate", data=slices, modalities=tuple(slices.meta["modalities"]),
+                  spacing=spacing,
                   batch_size=batch, device=args.device, amp="off", log_every=100, sample_every=10**8,
                   tensorboard=False, val_fraction=0.0)
     probe = train(TrainConfig(out=args.work / f"{name}-probe", options=dict(options), iterations=args.probe, init=init,
@@ -231,6 +237,8 @@ def main(argv: list[str]) -> int:
     packing.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
     packing.add_argument("--spacing", type=float, default=3.0, help="in-plane spacing of the slices (mm)")
     packing.add_argument("--every", type=int, default=1, help="keep every k-th slice of each volume")
+    packing.add_argument("--modalities", nargs="+", default=["flair"],
+                         help="the sequences, the first one required in every case (as `train --modalities`)")
     packing.add_argument("--offset", type=int, default=0,
                          help="with --every k: keep the slices whose index is this modulo k (another k-th of them)")
     train_arguments(commands.add_parser("train", help="train the variants side by side"))
@@ -246,7 +254,7 @@ def main(argv: list[str]) -> int:
         if args.every < 1 or args.spacing <= 0 or not 0 <= args.offset < args.every:
             parser.error(f"pack: --every must be >= 1, --spacing > 0 and 0 <= --offset < --every "
                          f"(got {args.every}, {args.spacing}, {args.offset})")
-        pack(args.data, args.out, args.validation, args.seed, args.spacing, args.every, args.offset)
+        pack(args.data, args.out, args.validation, args.seed, args.spacing, args.every, args.offset, args.modalities)
         return 0
     return train_all(args)
 

@@ -192,3 +192,25 @@ class ShortcutUNet(ResidualUNet):
             change = torch.sigmoid(gate_logits) * change
         output = torch.clamp(x[:, : self.in_channels] + change, -1.0, 1.0)
         return (output, gate_logits) if with_gate else output
+
+    def load_narrower(self, source: "ShortcutUNet") -> None:
+        """Start from `source`, the same generator on the first of this one's image channels
+        (a FLAIR model widened to FLAIR, T1, T2, T1ce): its weights copied, the new channels'
+        inputs and outputs zero, so this network at first gives `source`'s output on those
+        channels, the other channels unchanged, and the same gate."""
+        narrow, wide, extra = source.in_channels, self.in_channels, self.spec["kwargs"]["extra_channels"]
+        expected = {**self.spec["kwargs"], "in_channels": narrow, "out_channels": narrow}
+        if source.spec["kwargs"] != expected or narrow >= wide:
+            raise ValueError(f"cannot widen a {source.spec['kwargs']} generator to {self.spec['kwargs']}")
+        state = {name: value.clone() for name, value in source.state_dict().items()}
+        inputs = [*range(narrow), *range(wide, wide + extra)]  # image channels, then the extra ones
+        outputs = [*range(narrow), *range(wide, wide + int(self.gated))]  # changes, then the gate
+        for name in ("down.0.body.0.weight", "down.0.skip.weight"):
+            widened = torch.zeros_like(self.state_dict()[name])
+            widened[:, inputs] = state[name]
+            state[name] = widened
+        for name in ("head.weight", "head.bias"):
+            widened = torch.zeros_like(self.state_dict()[name])
+            widened[outputs] = state[name]
+            state[name] = widened
+        self.load_state_dict(state)

@@ -18,6 +18,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -208,7 +209,7 @@ def _train(config: TrainConfig, run: RunFolder, method_cls: type[Method], option
     sampler = SliceSampler(slices, seed=config.seed + 1000 * context.rank, rank=context.rank, world_size=context.world_size)
     sampler.require(method_cls.sample_kinds, config.data)
     if config.init is not None:
-        start_from_model(method, config.init)
+        start_from_model(method, config.init, config.modalities)
     distributed.broadcast_weights(method.networks, context)
     if device.type == "cuda":
         # NHWC lets cuDNN run the convs on tensor cores under AMP (unmeasured: no GPU was at
@@ -291,25 +292,31 @@ def _train(config: TrainConfig, run: RunFolder, method_cls: type[Method], option
     return model_path
 
 
-def start_from_model(method: Method, path: str | os.PathLike) -> None:
+def start_from_model(method: Method, path: str | os.PathLike, modalities: Sequence[str] = ()) -> None:
     """Copy the weights of model file `path` into `method`'s networks, role by role (fine-tuning).
 
     Every role the method exports must be in the file with the same architecture; a checkpoint's
-    resume is another thing (it restores optimizers, schedules and the data order too).
+    resume is another thing (it restores optimizers, schedules and the data order too). A model
+    on the first of this run's `modalities` (FLAIR, for FLAIR, T1, T2, T1ce) starts the wider
+    run where its generators can widen (`load_narrower`): the new sequences come in at zero weight.
     """
     from ..infer.modelfile import load_model
-    from ..nets.registry import network_spec
+    from ..nets.registry import network_spec, unwrap
 
     model = load_model(path)
+    prefix = len(model.modalities) < len(modalities) and list(modalities[: len(model.modalities)]) == model.modalities
     for role, name in method.roles.items():
         if role not in model.roles:
             raise InputError("--init", f"{path} has no '{role}' network to start {name} from (it has: "
                                        f"{', '.join(model.roles)})")
-        source = model.network(role)
-        if network_spec(source) != network_spec(method.networks[name]):
+        source, target = model.network(role), unwrap(method.networks[name])
+        if network_spec(source) == network_spec(target):
+            target.load_state_dict(source.state_dict())
+        elif prefix and hasattr(target, "load_narrower") and type(source) is type(target):
+            target.load_narrower(source)
+        else:
             raise InputError("--init", f"{path}'s '{role}' network is a {network_spec(source)}, not the "
-                                       f"{network_spec(method.networks[name])} this run trains")
-        method.networks[name].load_state_dict(source.state_dict())
+                                       f"{network_spec(target)} this run trains")
 
 
 def export_model(run: RunFolder, method: Method, slices: Any, config: TrainConfig, options: dict, origin: dict, context: distributed.Context) -> Path:
