@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the three shipped models in lesiongan/resources/models/:
-# - demo_antgan_flair.pt, the default pseudo-healthy generator (brain FLAIR; its last three
-#   stages need a CUDA GPU, about 38 min on one H200, at 3 mm then twice at 2 mm; without one
-#   the CPU stages' 3 mm model ships), and
+# - demo_antgan_flair.pt, the default pseudo-healthy generator (brain FLAIR; three of its
+#   stages need a CUDA GPU, about 38 min on one H200, at 3 mm then twice at 2 mm, and a last
+#   2 mm stage runs on the CPU for 107 min; without a GPU the CPU stages' 3 mm model ships), and
 # - demo_antgan_brain.pt, the same recipe on FLAIR, T1, T2 and T1ce (any of the last three
 #   may be missing), both trained on the domain-randomized phantom (docs/phantom.md), their
 #   mask thresholds calibrated on healthy validation volumes, and scored on two held-out
@@ -14,7 +14,8 @@
 # SHA-256 in the manifest. CPU, 2 cores: about six hours (phantoms 55 min; the FLAIR
 # model 50 min and f_pre 30 min side by side, then its second stage 40 min and three stages with
 # synthetic lesions 25-30 min each, the four-sequence model 80 min and its second stage 20 min; each
-# run at one thread; calibration and evaluation 45 min).
+# run at one thread; calibration and evaluation 45 min), and two more after the GPU stages (the
+# packing of the last stage's slices and its 107-minute run).
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh            # all steps
 #   WORK=/tmp/demo-model ./scripts/make_demo_model.sh ship       # only the last step
 set -euo pipefail
@@ -129,13 +130,21 @@ if [ "${1:-all}" != ship ]; then
     gpu_stage gpu2mm "$WORK/run-gpu/model.pt" fine2,fine2slow,fine2aug,fine2twin40 500 100 230 30 --spacing 2 --every 3
     mkdir -p "$WORK/run-gpu2mm"
     cp "$WORK/gpu2mm-2-out/fine2slow.pt" "$WORK/run-gpu2mm/model.pt"
-    # The shipped default: more of the 2 mm stage on the other slices (those one past every
-    # third) at half that learning rate, four variants for 505 s, then 250 s more. The best
-    # validation Dice, with the gate's term doubled, ships: 100 + 2,304 + 30 + 1,168 iterations.
+    # More of the 2 mm stage on the other slices (those one past every third) at half that
+    # learning rate, four variants for 505 s, then 250 s more. The best validation Dice, with
+    # the gate's term doubled, goes on: 100 + 2,304 + 30 + 1,168 iterations.
     gpu_stage gpu2mmb "$WORK/run-gpu2mm/model.pt" more2,more2am,more2id,more2gate 505 100 250 30 \
       --spacing 2 --every 3 --offset 1
     mkdir -p "$WORK/run-gpu2mm2"
     cp "$WORK/gpu2mmb-2-out/more2gate.pt" "$WORK/run-gpu2mm2/model.pt"
+    # The shipped default: back on the CPU at one thread for 6,400 s, on the third of the 2 mm
+    # slices no stage had seen, with L_AM outside the lesion, the identity on healthy slices and
+    # the gate's term all doubled (`more2all`): 15 + 759 iterations of batch 32 on 2 cores.
+    "$PYTHON" scripts/gpu_stage.py pack --data "$WORK/train-all" --out "$WORK/cpu2mm.npz" --spacing 2 --every 3 --offset 2
+    "$PYTHON" scripts/gpu_stage.py train --slices "$WORK/cpu2mm.npz" --work "$WORK/cpu2mm" --out "$WORK/cpu2mm-out" \
+      --budget 6400 --probe 15 --init "$WORK/run-gpu2mm2/model.pt" --variants more2all --device cpu --threads 1
+    mkdir -p "$WORK/run-cpu2mm"
+    cp "$WORK/cpu2mm-out/more2all.pt" "$WORK/run-cpu2mm/model.pt"
   fi
   # The same recipe on the four sequences, 30% of the slices with some of T1, T2, T1ce dropped
   # (so any of them may be missing at inference), and 5,600 iterations.
@@ -158,7 +167,8 @@ if [ "${1:-all}" != ship ]; then
   if [ -f "$WORK/run-gpu/model.pt" ]; then  # thresholds by Dice on labelled validation cases
     OBJECTIVE=dice calibrate_and_evaluate run-gpu test-id test-ood
     OBJECTIVE=dice calibrate_and_evaluate run-gpu2mm test-id test-ood
-    OBJECTIVE=dice calibrate_and_evaluate run-gpu2mm2 test-id test-ood  # the default
+    OBJECTIVE=dice calibrate_and_evaluate run-gpu2mm2 test-id test-ood
+    OBJECTIVE=dice calibrate_and_evaluate run-cpu2mm test-id test-ood  # the default
   fi
 fi
 "$PYTHON" - "$WORK" <<'PY'
@@ -180,8 +190,9 @@ def summary(run: str, split: str) -> dict:
 
 SPLITS = {"test-id": "in_distribution", "test-ood": "held_out_setting", "plain": "plain_phantom",
           "test-id-flair": "in_distribution_flair_only", "test-ood-flair": "held_out_setting_flair_only"}
-# the last GPU stage; with no GPU, the CPU stages' last
-default_run = next(run for run in ("run-gpu2mm2", "run-gpu2mm", "run-synth3") if (work / run / "calibrated.pt").is_file())
+# the CPU stage after the GPU stages; with no GPU, the CPU stages' last
+default_run = next(run for run in ("run-cpu2mm", "run-gpu2mm2", "run-gpu2mm", "run-synth3")
+                   if (work / run / "calibrated.pt").is_file())
 for run, target in ((default_run, default_model_path()), ("run-brain-tuned", models_dir() / "demo_antgan_brain.pt")):
     metrics = {key: summary(run, split) for split, key in SPLITS.items() if (work / run / f"evaluation-{split}").is_dir()}
     metrics["evaluated_on"] = ("8 + 8 held-out brats-size randomized phantom cases (seeds 13, 14; the second in the "
