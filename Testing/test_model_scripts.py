@@ -36,12 +36,16 @@ def cases(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def test_pack_keeps_every_kth_slice_from_its_offset_within_quantization(gpu_stage, cases: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("modalities,pack_cases", [(["flair"], 16), (["flair", "t2"], 1)])
+def test_pack_keeps_every_kth_slice_from_its_offset_within_quantization(gpu_stage, cases: Path, tmp_path: Path,
+                                                                         monkeypatch, modalities, pack_cases) -> None:
+    monkeypatch.setattr(gpu_stage, "PACK_CASES", pack_cases)  # 1: each case packed apart, then joined
     packed = tmp_path / "slices.npz"
     gpu_stage.main(["pack", "--data", str(cases), "--out", str(packed), "--spacing", "0.5", "--every", "2",
-                    "--offset", "1", "--validation", "0.3", "--seed", "3"])
+                    "--offset", "1", "--validation", "0.3", "--seed", "3", "--modalities", *modalities])
     train, _ = readers.split_subjects(readers.discover(cases), (0.7, 0.3), seed=3)
-    reference = SliceSet.from_subjects(train, modalities=["flair"], spacing=0.5)
+    assert len(train) > 1
+    reference = SliceSet.from_subjects(train, modalities=modalities, spacing=0.5)
     kept = np.flatnonzero(reference.slice_index.numpy() % 2 == 1)
     assert 0 < len(kept) < len(reference)
     reference = reference.subset(kept)
@@ -55,7 +59,8 @@ def test_pack_keeps_every_kth_slice_from_its_offset_within_quantization(gpu_stag
     step = 0.5 / 255 + 1e-6  # 8-bit intensities, rounded
     assert (slices.images - reference.images).abs().max() <= step
     assert (slices.truth - reference.truth).abs().max() <= step
-    assert slices.meta["spacing"] == 0.5
+    assert slices.meta["spacing"] == 0.5 and slices.meta["modalities"] == modalities
+    assert slices.images.shape[1] == len(modalities)
     for bad in (["--every", "0"], ["--spacing", "-2"], ["--every", "2", "--offset", "2"]):
         with pytest.raises(SystemExit):
             gpu_stage.main(["pack", "--data", str(cases), "--out", str(tmp_path / "bad.npz"), *bad])

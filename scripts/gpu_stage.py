@@ -57,6 +57,9 @@ import numpy as np
 
 SHIPPED = {"lr": 0.0005, "synthetic_lesions": 0.5, "lambda_identity": 80.0, "ngf": 16}  # the recipe of run-synth3
 MORE2 = {**SHIPPED, "lr": 0.00025}  # the third stage's: fine2slow's recipe at half its learning rate
+# Cases packed at a time, kept as bytes: all 228 as float32 would not fit in 24 GiB beside
+# their joined copy (four sequences at 2 mm: 16 GB before the every-k selection).
+PACK_CASES = 16
 VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed, in-plane spacing in mm)
     "big": (SHIPPED, 32, 21, 3.0),
     "aug": ({**SHIPPED, "bias_fields": 0.5, "random_contrast": 0.5}, 32, 22, 3.0),
@@ -97,16 +100,23 @@ def pack(data: Path, out: Path, validation: float, seed: int, spacing: float, ev
     from lesiongan.data.slices import SliceSet
 
     train, _ = readers.split_subjects(readers.discover(data), (1 - validation, validation), seed=seed)
-    slices = SliceSet.from_subjects(train, modalities=modalities, spacing=spacing)
-    if every > 1:  # neighbouring 1 mm slices are near copies: every k-th keeps the variety at 1/k the size
-        slices = slices.subset(np.flatnonzero(slices.slice_index.numpy() % every == offset))
     as_bytes = lambda t: np.clip(np.round(t.numpy() * 255), 0, 255).astype(np.uint8)  # noqa: E731
-    twin, image = as_bytes(slices.truth), as_bytes(slices.images)
+    parts = []
+    for start in range(0, len(train), PACK_CASES):
+        slices = SliceSet.from_subjects(train[start:start + PACK_CASES], modalities=modalities, spacing=spacing)
+        if every > 1:  # neighbouring 1 mm slices are near copies: every k-th keeps the variety at 1/k the size
+            slices = slices.subset(np.flatnonzero(slices.slice_index.numpy() % every == offset))
+        parts.append({"twin": as_bytes(slices.truth), "image": as_bytes(slices.images), "masks": slices.masks.numpy(),
+                      "labels": slices.labels.numpy(), "slice_index": slices.slice_index.numpy(),
+                      "subject_ids": list(slices.subject_ids), "meta": slices.meta})
+    join = lambda key: np.concatenate([part[key] for part in parts])  # noqa: E731
+    twin, image, masks = join("twin"), join("image"), join("masks")
     np.savez(out, truth=squeeze(twin), diff=squeeze(image.astype(np.int16) - twin),
-             masks=squeeze(np.packbits(slices.masks.numpy().astype(bool))), shape=np.array(slices.images.shape),
-             labels=slices.labels.numpy(), slice_index=slices.slice_index.numpy(),
-             subject_ids=np.array(slices.subject_ids), meta=np.array(json.dumps(slices.meta)))
-    print(f"{len(train)} cases, {len(slices)} slices ({int(slices.labels.sum())} with lesion): {out}")
+             masks=squeeze(np.packbits(masks.astype(bool))), shape=np.array(image.shape),
+             labels=join("labels"), slice_index=join("slice_index"),
+             subject_ids=np.array([sid for part in parts for sid in part["subject_ids"]]),
+             meta=np.array(json.dumps(parts[0]["meta"])))
+    print(f"{len(train)} cases, {len(image)} slices ({int(join('labels').sum())} with lesion): {out}")
 
 
 def unpack(path: Path):
@@ -118,7 +128,8 @@ def unpack(path: Path):
     shape = tuple(int(n) for n in packed["shape"])
     twin = unsqueeze(packed["truth"], np.uint8).reshape(shape)
     image = (twin + unsqueeze(packed["diff"], np.int16).reshape(shape)).astype(np.float32) / 255
-    masks = np.unpackbits(unsqueeze(packed["masks"], np.uint8))[: int(np.prod(shape))].reshape(shape)
+    mask_shape = (shape[0], 1, *shape[2:])  # one lesion mask per slice, whatever the sequences
+    masks = np.unpackbits(unsqueeze(packed["masks"], np.uint8))[: int(np.prod(mask_shape))].reshape(mask_shape)
     return SliceSet(torch.from_numpy(image), torch.from_numpy(masks.astype(np.uint8)), torch.from_numpy(packed["labels"]),
                     [str(s) for s in packed["subject_ids"]], torch.from_numpy(packed["slice_index"]),
                     json.loads(str(packed["meta"])), torch.from_numpy(twin.astype(np.float32) / 255))
