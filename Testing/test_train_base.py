@@ -191,3 +191,6 @@ def test_start_from_model_widens_a_one_sequence_model_to_more_sequences(tmp_path
         assert torch.equal(painted[:, 1:], x[:, 1:])
     with pytest.raises(InputError, match="not the"):
         start_from_model(method(3), path, ("t1", "flair", "t2"))
+    wider = cls(resolve_options(cls, "twin-gate", {"ngf": 16}), channels=3)  # another width: not a widening
+    with pytest.raises(InputError, match="cannot widen"):
+        start_from_model(wider, path, ("flair", "t1", "t2"))

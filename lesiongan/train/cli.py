@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--amp", choices=AMP_CHOICES)
     add("--seed", type=int)
     add("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    add("--init", help="model file whose networks this run starts from (fine-tuning; roles must match)")
+    add("--init", help="model file whose networks this run starts from (fine-tuning; roles must match; a "
+                       "model on the first of --modalities widens to all of them where its generators can)")
     add("--checkpoint-every", type=int)
     add("--sample-every", type=int)
     add("--log-every", type=int)

@@ -310,13 +310,16 @@ def start_from_model(method: Method, path: str | os.PathLike, modalities: Sequen
             raise InputError("--init", f"{path} has no '{role}' network to start {name} from (it has: "
                                        f"{', '.join(model.roles)})")
         source, target = model.network(role), unwrap(method.networks[name])
+        mismatch = f"{path}'s '{role}' network is a {network_spec(source)}, not the {network_spec(target)} this run trains"
         if network_spec(source) == network_spec(target):
             target.load_state_dict(source.state_dict())
         elif prefix and hasattr(target, "load_narrower") and type(source) is type(target):
-            target.load_narrower(source)
+            try:
+                target.load_narrower(source)
+            except ValueError as error:  # another width or depth: only the sequences may differ
+                raise InputError("--init", f"{mismatch}, and cannot widen to it ({error})") from error
         else:
-            raise InputError("--init", f"{path}'s '{role}' network is a {network_spec(source)}, not the "
-                                       f"{network_spec(target)} this run trains")
+            raise InputError("--init", mismatch)
 
 
 def export_model(run: RunFolder, method: Method, slices: Any, config: TrainConfig, options: dict, origin: dict, context: distributed.Context) -> Path:
