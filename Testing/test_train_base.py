@@ -139,7 +139,7 @@ def test_start_from_model_copies_every_role_and_refuses_another_architecture(tmp
 
     source = method(0)
     path = save_model(tmp_path / "source.pt", method="antgan",
-                      networks={role: source.networks[name] for role, name in source.roles.items()},
+                      networks=source.role_networks(),
                       conventions={"modalities": ["flair"]}, provenance={})
     target = method(1)
     assert not torch.equal(next(target.networks["G_A2N"].parameters()), next(source.networks["G_A2N"].parameters()))
@@ -172,7 +172,7 @@ def test_start_from_model_widens_a_one_sequence_model_to_more_sequences(tmp_path
         for parameter in (p for net in source.networks.values() for p in net.parameters()):
             parameter.normal_(0, 0.3)  # a trained model: its heads are no longer zero
     path = save_model(tmp_path / "flair.pt", method="antgan",
-                      networks={role: source.networks[name] for role, name in source.roles.items()},
+                      networks=source.role_networks(),
                       conventions={"modalities": ["flair"]}, provenance={})
     wide = method(3)
     start_from_model(wide, path, ("flair", "t1", "t2"))

@@ -147,8 +147,7 @@ def train_variant(name: str, args: argparse.Namespace) -> None:
     slices = unpack(packed[spacing])
     stamps: list[float] = []
     common = dict(method="antgan", preset="twin-gate", data=slices, modalities=tuple(slices.meta["modalities"]),
-                  spacing=spacing,
-                  batch_size=batch, device=args.device, amp="off", log_every=100, sample_every=10**8,
+                  spacing=spacing, batch_size=batch, device=args.device, amp="off", log_every=100, sample_every=10**8,
                   tensorboard=False, val_fraction=0.0)
     probe = train(TrainConfig(out=args.work / f"{name}-probe", options=dict(options), iterations=args.probe, init=init,
                               checkpoint_every=10**8, seed=seed, on_step=lambda *_: stamps.append(time.time()),
@@ -212,8 +211,8 @@ def export(checkpoints: Path, like: Path, out: Path) -> Path:
     method.load_state_dict(checkpoint["state"])
     provenance = {**model.provenance, "continued": {"method": checkpoint["method"], "options": checkpoint["options"],
                                                     "iterations": int(checkpoint["step"]), "checkpoint": str(checkpoints)}}
-    return save_model(out, method=model.method, networks={role: method.networks[name] for role, name in method.roles.items()},
-                      conventions=model.conventions, provenance=provenance)
+    return save_model(out, method=model.method, networks=method.role_networks(), conventions=model.conventions,
+                      provenance=provenance)
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:

@@ -174,6 +174,10 @@ class Method:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
         self.build()
 
+    def role_networks(self) -> dict[str, nn.Module]:
+        """The networks a model file holds, by role (`a2n`, `n2a`, ...): what `roles` names."""
+        return {role: self.networks[name] for role, name in self.roles.items()}
+
     # --- what a method implements -------------------------------------------------------
     def build(self) -> None:
         """Networks (on `self.device`), optimizers, schedules, `roles` and any other state, from

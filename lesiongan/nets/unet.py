@@ -202,15 +202,15 @@ class ShortcutUNet(ResidualUNet):
         expected = {**self.spec["kwargs"], "in_channels": narrow, "out_channels": narrow}
         if source.spec["kwargs"] != expected or narrow >= wide:
             raise ValueError(f"cannot widen a {source.spec['kwargs']} generator to {self.spec['kwargs']}")
-        state = {name: value.clone() for name, value in source.state_dict().items()}
+        state, own = source.state_dict(), self.state_dict()
         inputs = [*range(narrow), *range(wide, wide + extra)]  # image channels, then the extra ones
         outputs = [*range(narrow), *range(wide, wide + int(self.gated))]  # changes, then the gate
         for name in ("down.0.body.0.weight", "down.0.skip.weight"):
-            widened = torch.zeros_like(self.state_dict()[name])
+            widened = torch.zeros_like(own[name])
             widened[:, inputs] = state[name]
             state[name] = widened
         for name in ("head.weight", "head.bias"):
-            widened = torch.zeros_like(self.state_dict()[name])
+            widened = torch.zeros_like(own[name])
             widened[outputs] = state[name]
             state[name] = widened
         self.load_state_dict(state)

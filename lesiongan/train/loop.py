@@ -344,5 +344,5 @@ def export_model(run: RunFolder, method: Method, slices: Any, config: TrainConfi
         "torch": str(torch.__version__),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    networks = {role: method.networks[name] for role, name in method.roles.items()}
-    return save_model(run.model, method=method.name, networks=networks, conventions=conventions, provenance=provenance)
+    return save_model(run.model, method=method.name, networks=method.role_networks(), conventions=conventions,
+                      provenance=provenance)
