@@ -137,3 +137,24 @@ def test_average_weights_is_the_mean_of_the_files(average_weights, tmp_path: Pat
     with pytest.raises(InputError, match="differ in architecture"):
         average_weights.average([sources[0], _model_file(tmp_path / "wide.pt", 4, ngf=8)], tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def component_rules(repo_root: Path):
+    return _script(repo_root, "component_rules")
+
+
+def test_component_rules_keep_components_by_their_peak_against_the_threshold_or_the_strongest(component_rules) -> None:
+    difference = np.zeros((1, 20, 20), np.float32)
+    difference[0, 2:5, 2:5] = 1.0  # a strong component
+    difference[0, 10:13, 10:13] = 0.2  # a faint one, twice the threshold
+    difference[0, 11, 11] = 0.3  # with a peak inside it
+    foreground = np.ones_like(difference, bool)
+
+    def kept(k=0.0, rho=0.0, relative=0.0):
+        return int(component_rules.rule_mask(difference, foreground, 0.1, 0, k, rho, relative).sum())
+
+    assert kept() == 18
+    assert kept(k=3) == 18 and kept(k=3.5) == 9  # hysteresis: the faint peak is 3x the threshold
+    assert kept(relative=0.3) == 18 and kept(relative=0.35) == 9  # 0.3 of the strongest peak
+    assert kept(rho=0.7) == 9 + 1  # within each component, the voxels over 0.7 x its own peak
