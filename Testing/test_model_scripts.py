@@ -158,3 +158,11 @@ def test_component_rules_keep_components_by_their_peak_against_the_threshold_or_
     assert kept(k=3) == 18 and kept(k=3.5) == 9  # hysteresis: the faint peak is 3x the threshold
     assert kept(relative=0.3) == 18 and kept(relative=0.35) == 9  # 0.3 of the strongest peak
     assert kept(rho=0.7) == 9 + 1  # within each component, the voxels over 0.7 x its own peak
+
+
+def test_component_rules_read_three_or_four_values(component_rules) -> None:
+    assert component_rules.parse_rule("1,2,0.2") == (1.0, 2.0, 0.2, 0.0)
+    assert component_rules.parse_rule("0.8,0,0,0.3") == (0.8, 0.0, 0.0, 0.3)
+    for bad in ("1,2", "1,2,3,4,5", "1,x,0.2"):
+        with pytest.raises(SystemExit, match="not scale,k,rho"):
+            component_rules.parse_rule(bad)

@@ -31,7 +31,7 @@ from lesiongan.infer.engine import SliceInferer, mask_array
 from lesiongan.infer.modelfile import load_model
 from lesiongan.metrics.detection import dice
 
-GRID = list(itertools.product((0.7, 1.0, 1.5, 2.0), (0, 2, 3, 4, 6), (0, 0.2, 0.3, 0.4, 0.5)))
+GRID = list(itertools.product((0.7, 1.0, 1.5, 2.0), (0, 2, 3, 4, 6), (0, 0.2, 0.3, 0.4, 0.5), (0,)))
 RELATIVE_GRID = list(itertools.product((0.8, 1.0, 1.2), (0,), (0,), (0, 0.3, 0.4, 0.5, 0.6, 0.7)))
 
 
@@ -48,6 +48,17 @@ def rule_mask(difference: np.ndarray, foreground: np.ndarray, threshold: float, 
     return kept[labels] & (difference >= rho * peaks[labels])
 
 
+def parse_rule(text: str) -> tuple[float, float, float, float]:
+    """`scale,k,rho` or `scale,k,rho,r` (r 0 when left out)."""
+    try:
+        values = [float(value) for value in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (3, 4):
+        raise SystemExit(f"--rules: {text!r} is not scale,k,rho or scale,k,rho,r")
+    return (*values, 0.0)[:4]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
@@ -55,9 +66,8 @@ def main() -> None:
     parser.add_argument("--rules", nargs="+", default=None, help="scale,k,rho[,r] values (default: a grid)")
     parser.add_argument("--relative", action="store_true", help="the default grid over scale and r instead")
     args = parser.parse_args()
+    rules = (RELATIVE_GRID if args.relative else GRID) if args.rules is None else [parse_rule(r) for r in args.rules]
     model = load_model(args.model)
-    grid = RELATIVE_GRID if args.relative else GRID
-    rules = grid if args.rules is None else [tuple(float(v) for v in rule.split(",")) for rule in args.rules]
     min_size = int(model.conventions.get("min_component_size", 0))
     inferer = SliceInferer(device="cpu")
     runs = []  # (difference, foreground, lesion mask or None), cut to the foreground's box
@@ -68,16 +78,16 @@ def main() -> None:
         difference, foreground, truth = foreground_crop(result.difference.array, result.foreground.array > 0, lesion > 0)
         runs.append((difference, foreground, truth if truth.any() else None))
     scores = []
-    for scale, k, rho, *relative in rules:
-        masks = [(rule_mask(d, f, scale * model.threshold, min_size, k, rho, *relative), f, t) for d, f, t in runs]
+    for scale, k, rho, relative in rules:
+        masks = [(rule_mask(d, f, scale * model.threshold, min_size, k, rho, relative), f, t) for d, f, t in runs]
         dices = [dice(m, t) for m, _, t in masks if t is not None]
         marked = [m.sum() / f.sum() for m, f, t in masks if t is None]
-        scores.append((float(np.mean(dices)), max(marked, default=float("nan")), (scale, k, rho, *relative), dices))
+        scores.append((float(np.mean(dices)), max(marked, default=float("nan")), (scale, k, rho, relative), dices))
     print(f"{args.model} on {args.data}: threshold {model.threshold:.4f}, minimum component {min_size}")
     print("| scale | k | rho | r | Dice (mean) | healthy marked (max) | Dice per lesion subject |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for mean, marked, (scale, k, rho, *relative), dices in sorted(scores, key=lambda row: -row[0]):
-        print(f"| {scale:g} | {k:g} | {rho:g} | {relative[0] if relative else 0:g} | {mean:.3f} | {100 * marked:.2f}% | {' '.join(f'{d:.2f}' for d in dices)} |")
+    for mean, marked, (scale, k, rho, relative), dices in sorted(scores, key=lambda row: -row[0]):
+        print(f"| {scale:g} | {k:g} | {rho:g} | {relative:g} | {mean:.3f} | {100 * marked:.2f}% | {' '.join(f'{d:.2f}' for d in dices)} |")
 
 
 if __name__ == "__main__":
