@@ -364,7 +364,10 @@ class qMRMLNodeComboBox(LookAlike, QtWidgets.QWidget):
         return self._scene
 
     def _onSceneChanged(self, caller, event) -> None:
-        self._refresh()
+        # Slicer's C++ combo box drops its observers in its destructor; a Python widget can be
+        # emptied at interpreter exit before the scene it observes sends its last events.
+        if getattr(self, "_scene", None) is not None:
+            self._refresh()
 
     def _accepts(self, node) -> bool:
         if node.GetHideFromEditors() or not self._nodeTypes:
