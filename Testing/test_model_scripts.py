@@ -166,3 +166,40 @@ def test_component_rules_read_three_or_four_values(component_rules) -> None:
     for bad in ("1,2", "1,2,3,4,5", "1,x,0.2"):
         with pytest.raises(SystemExit, match="not scale,k,rho"):
             component_rules.parse_rule(bad)
+
+
+@pytest.fixture(scope="module")
+def bias_corrected(repo_root: Path):
+    return _script(repo_root, "bias_corrected")
+
+
+def test_bias_corrected_removes_a_smooth_field_from_the_flair_and_its_twin_alike(bias_corrected, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    import SimpleITK as sitk
+
+    z, y, x = np.mgrid[:16, :32, :32].astype(np.float32)
+    brain = ((z - 8) / 7) ** 2 + ((y - 16) / 13) ** 2 + ((x - 16) / 13) ** 2 < 1
+    field = np.exp(0.4 * (x - 16) / 16)  # brighter to the right, as a receive coil shades a scan
+    healthy = np.where(brain, 100.0, 0.0).astype(np.float32)
+    image = healthy.copy()
+    image[6:10, 14:18, 8:12] = 180.0  # a lesion
+    case = tmp_path / "data" / "case_0"
+    case.mkdir(parents=True)
+    for name, array in (("flair", image * field), ("flair_healthy", healthy * field), ("seg", image > healthy)):
+        sitk.WriteImage(sitk.GetImageFromArray(array.astype(np.uint8 if name == "seg" else np.float32)),
+                        str(case / f"case_0_{name}.nii.gz"))
+
+    out = tmp_path / "corrected"
+    monkeypatch.setattr("sys.argv", ["bias_corrected.py", "--data", str(tmp_path / "data"), "--out", str(out)])
+    bias_corrected.main()
+    read = lambda path: sitk.GetArrayFromImage(sitk.ReadImage(str(path)))  # noqa: E731
+    corrected, twin = read(out / "case_0" / "case_0_flair.nii.gz"), read(out / "case_0" / "case_0_flair_healthy.nii.gz")
+    tissue = brain & ~(image > healthy)
+    spread = lambda array: float(array[tissue].std() / array[tissue].mean())  # noqa: E731
+    assert spread(corrected) < 0.3 * spread(image * field)  # the shading is mostly gone
+    np.testing.assert_allclose(corrected[brain] / twin[brain], image[brain] / healthy[brain], rtol=1e-4)  # one field for both
+    assert np.array_equal(read(out / "case_0" / "case_0_seg.nii.gz"), read(case / "case_0_seg.nii.gz"))
+    assert np.array_equal(read(case / "case_0_flair.nii.gz"), (image * field).astype(np.float32))  # the input as it was
+
+    with pytest.raises(SystemExit):  # an existing folder is not written into
+        bias_corrected.main()
