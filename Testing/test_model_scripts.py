@@ -203,3 +203,12 @@ def test_bias_corrected_removes_a_smooth_field_from_the_flair_and_its_twin_alike
 
     with pytest.raises(SystemExit):  # an existing folder is not written into
         bias_corrected.main()
+
+    broken = tmp_path / "data" / "case_1"  # a second case that cannot be read: no half-written split
+    broken.mkdir()
+    (broken / "case_1_flair.nii.gz").write_bytes(b"not an image")
+    half = tmp_path / "half"
+    monkeypatch.setattr("sys.argv", ["bias_corrected.py", "--data", str(tmp_path / "data"), "--out", str(half)])
+    with pytest.raises(RuntimeError):
+        bias_corrected.main()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["corrected", "data"]

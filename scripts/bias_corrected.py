@@ -3,7 +3,8 @@
 Each case's FLAIR is divided by the smooth field SimpleITK's N4 estimates on it (foreground
 by Otsu, fitted at a quarter of the resolution); its healthy twin is divided by the same
 field, so `lesiongan evaluate` still compares the output with the truth in one frame. The
-other files are copied unchanged. docs/ablation.md keeps what the shipped model scored:
+other files are copied unchanged; --out appears only once every case is written.
+docs/ablation.md keeps what the shipped model scored:
 
     .venv/bin/python scripts/bias_corrected.py --data work/demo-model/test-id --out n4-test-id
     .venv/bin/lesiongan evaluate --data n4-test-id --split all --segmentor none --out eval-n4-test-id
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,10 +54,18 @@ def main() -> None:
         parser.error(f"--data {args.data}: no case folder with a <case>_flair.nii.gz")
     if args.out.exists():
         parser.error(f"--out {args.out}: exists already; give a new folder")
-    for case in cases:
-        start = time.time()
-        peak = correct_case(case, args.out / case.name)
-        print(f"{case.name}: field max {peak:.2f}, {time.time() - start:.1f} s", flush=True)
+    # Built beside --out and renamed into place at the end: a run that stops half-way leaves no
+    # split with some of its cases, which `evaluate` would score as if it were whole.
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.parent))
+    try:
+        for case in cases:
+            start = time.time()
+            peak = correct_case(case, building / case.name)
+            print(f"{case.name}: field max {peak:.2f}, {time.time() - start:.1f} s", flush=True)
+        building.rename(args.out)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
 
 
 if __name__ == "__main__":
