@@ -205,7 +205,7 @@ def test_random_contrast_reshapes_healthy_slices_but_not_a_lesion_slice_without_
     assert torch.equal(g.get_state(), state)
 
 
-@pytest.mark.parametrize("option", ["bias_fields", "random_contrast"])
+@pytest.mark.parametrize("option", ["bias_fields", "random_contrast", "random_geometry"])
 def test_antgan_intensity_augmentations_need_the_augmentation(option: str) -> None:
     from lesiongan.errors import InputError
     from lesiongan.methods import get_method, resolve_options
@@ -216,4 +216,67 @@ def test_antgan_intensity_augmentations_need_the_augmentation(option: str) -> No
     with pytest.raises(InputError, match=option):
         cls(resolve_options(cls, None, base), channels=1, total_steps=2)
     augmentation = cls(resolve_options(cls, None, {**base, "augment": True}), channels=1, total_steps=2).augmentation
-    assert (augmentation.bias, augmentation.contrast) == ((0.5, 0.0) if option == "bias_fields" else (0.0, 0.5))
+    drawn = {"bias_fields": augmentation.bias, "random_contrast": augmentation.contrast,
+             "random_geometry": augmentation.geometry}
+    assert drawn == {name: 0.5 if name == option else 0.0 for name in drawn}
+
+
+def _ellipse_case(n: int = 8, size: int = 48) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A brain-like ellipse (0 around it) with a textured inside, and a lesion 0.3 brighter
+    than its twin off the centre."""
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    brain = ((ys - 24) / 18) ** 2 + ((xs - 24) / 13) ** 2 <= 1
+    twin = torch.where(brain, 0.3 + 0.002 * (ys + xs), torch.tensor(0.0)).expand(n, 1, size, size).clone()
+    mask = torch.zeros_like(twin)
+    mask[:, :, 14:22, 26:32] = 1
+    return torch.where(mask > 0, twin + 0.3, twin), mask, twin
+
+
+_STILL = {"flip": 0.0, "gamma": (1.0, 1.0), "gain": (1.0, 1.0), "lesion_scale": (1.0, 1.0), "darken": 0.0}
+
+
+def test_geometry_moves_each_slice_its_mask_and_its_twin_alike() -> None:
+    lesion, mask, twin = _ellipse_case()
+    out_lesion, out_mask, out_twin = SliceAugmentation(geometry=1.0, rotation=30.0, **_STILL)(
+        lesion, mask, twin, torch.Generator().manual_seed(6))
+    assert set(out_mask.unique().tolist()) <= {0.0, 1.0}  # still a mask
+    added = out_lesion - out_twin
+    centroids = []
+    for i in range(len(lesion)):
+        assert not torch.equal(out_twin[i], twin[i])  # every slice moved (p = 1)
+        # the lesion rides on its twin where the mask now is, and nowhere else
+        where = out_mask[i, 0] > 0
+        ys, xs = where.nonzero(as_tuple=True)
+        weights = added[i, 0].clamp_min(0)
+        grid_y, grid_x = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+        assert abs((weights * grid_y).sum() / weights.sum() - ys.float().mean()) < 1.0
+        assert abs((weights * grid_x).sum() / weights.sum() - xs.float().mean()) < 1.0
+        assert added[i, 0][where].median() == pytest.approx(0.3, abs=0.02)
+        assert added[i, 0][~where].abs().max() < 0.3 and (added[i, 0][~where].abs() < 1e-6).float().mean() > 0.95
+        assert torch.equal(out_twin[i, 0, 0], torch.zeros(48))  # the background stays 0
+        centroids.append((round(ys.float().mean().item(), 1), round(xs.float().mean().item(), 1)))
+    assert len(set(centroids)) == len(centroids)  # a map of its own per slice
+
+
+def test_geometry_scales_the_anatomy_by_the_drawn_factor_and_the_identity_changes_nothing() -> None:
+    lesion, mask, twin = _ellipse_case()
+    fixed = {**_STILL, "geometry": 1.0, "rotation": 0.0, "stretch": (1.0, 1.0), "shift": 0.0}
+    g = torch.Generator().manual_seed(7)
+    same, same_mask, same_twin = SliceAugmentation(**fixed, scale=(1.0, 1.0))(lesion, mask, twin, g)
+    assert torch.allclose(same, lesion, atol=1e-5) and torch.equal(same_mask, mask) and torch.allclose(same_twin, twin, atol=1e-5)
+    _, bigger_mask, bigger = SliceAugmentation(**fixed, scale=(1.2, 1.2))(lesion, mask, twin, g)
+    area = (bigger > 0.15).sum((1, 2, 3)).float() / (twin > 0.15).sum((1, 2, 3)).float()  # half the edge pixel
+    assert torch.allclose(area, torch.full_like(area, 1.44), atol=0.05)  # the anatomy grows by s squared
+    assert torch.allclose(bigger_mask.sum((1, 2, 3)) / mask.sum((1, 2, 3)), torch.full((8,), 1.44), atol=0.25)
+
+
+def test_geometry_off_draws_nothing_and_some_slices_stay_put_at_half() -> None:
+    lesion, mask, twin = _ellipse_case()
+    g = torch.Generator().manual_seed(8)
+    state = g.get_state()
+    tensors, same_mask = SliceAugmentation(geometry=0.0).warps([lesion, twin], mask, g)
+    assert tensors[0] is lesion and tensors[1] is twin and same_mask is mask
+    assert torch.equal(g.get_state(), state)  # runs without the option keep their random stream
+    tensors, _ = SliceAugmentation(geometry=0.5).warps([lesion, twin], mask, torch.Generator().manual_seed(9))
+    moved = [not torch.equal(tensors[1][i], twin[i]) for i in range(8)]
+    assert any(moved) and not all(moved)

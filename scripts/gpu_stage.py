@@ -81,6 +81,9 @@ VARIANTS = {  # name: (options over the twin-gate preset, batch size, seed, in-p
     "more2all": ({**MORE2, "lambda_am": 200.0, "lambda_identity": 160.0, "lambda_gate": 4.0}, 32, 33, 2.0),
     # those three terms doubled once more, from more2all on the slices of the 2 mm stage
     "more2all2": ({**MORE2, "lambda_am": 400.0, "lambda_identity": 320.0, "lambda_gate": 8.0}, 32, 35, 2.0),
+    # more2all with each slice also rotated, scaled, stretched and shifted half the time
+    "more2allgeo": ({**MORE2, "lambda_am": 200.0, "lambda_identity": 160.0, "lambda_gate": 4.0,
+                     "random_geometry": 0.5}, 32, 36, 2.0),
     # the same on FLAIR, T1, T2, T1ce from a FLAIR model (`start_from_model` widens it), 30% of
     # the slices losing some of T1, T2, T1ce so that the FLAIR alone still works
     "more2all4": ({**MORE2, "lambda_am": 200.0, "lambda_identity": 160.0, "lambda_gate": 4.0,

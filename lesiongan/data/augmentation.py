@@ -34,6 +34,13 @@ variations, each drawn per slice and applied alike to every tensor of that slice
   region of healthy tissue (a bright cerebellar hemisphere) for a lesion and darkens it.
 - **left-right flip**: the brain is near-symmetric, so a flip is another plausible brain with
   the lesion on the other side.
+- **geometry** (`geometry`): with that probability a slice is rotated (up to `rotation`
+  degrees), scaled (`scale`, log-uniform), stretched along a random axis (`stretch`) and
+  shifted (`shift`, of the slice's width), one in-plane affine map for every tensor of the
+  slice (the mask resampled to its nearest pixel, so it stays binary). The phantom deforms
+  its one anatomy per case; a few hundred cases are a few hundred head shapes, sizes and
+  positions, and a generator that has learned those marks a new head's unusual fold. The
+  same map for the lesion and its twin keeps what the lesion added exactly where the mask says.
 - **missing modalities** (`drop_modalities`, multi-modal models): with that probability a
   slice loses some of its channels after the first (each with probability 0.7), set to 0 in
   every tensor of the slice, so the model also works when a case lacks a sequence (the
@@ -74,9 +81,14 @@ class SliceAugmentation:
     synthetic_radius: tuple[float, float] = (0.02, 0.18)  # of the slice's width, log-uniform
     bright_factor: tuple[float, float] = (1.2, 2.4)  # times the median brain intensity
     dark_factor: tuple[float, float] = (0.3, 0.8)
+    geometry: float = 0.0
+    rotation: float = 15.0  # degrees, either way
+    scale: tuple[float, float] = (0.85, 1.15)  # log-uniform
+    stretch: tuple[float, float] = (0.9, 1.1)  # one axis against the other, log-uniform
+    shift: float = 0.05  # of the slice's width, either way
 
     def __post_init__(self) -> None:
-        for name in ("darken", "flip", "drop_modalities", "drop_each", "synthetic", "bias", "contrast"):
+        for name in ("darken", "flip", "drop_modalities", "drop_each", "synthetic", "bias", "contrast", "geometry"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(name, f"is a probability in [0, 1], got {getattr(self, name)!r}")
 
@@ -93,6 +105,11 @@ class SliceAugmentation:
         scaled = twin + (sign * scale).to(lesion) * (lesion - twin)
         # Outside the brain both are 0 and stay so; inside, a reversed lesion must not leave the range.
         return torch.where((lesion > 0) | (twin > 0), scaled.clamp(0.0, 1.0), lesion)
+
+    @staticmethod
+    def _log_uniform(shape: tuple[int, ...], bounds: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
+        low, high = (math.log(b) for b in bounds)
+        return torch.exp(low + (high - low) * torch.rand(*shape, generator=generator))
 
     @staticmethod
     def _smooth_noise(size: tuple[int, int], nodes: int, generator: torch.Generator) -> torch.Tensor:
@@ -161,8 +178,7 @@ class SliceAugmentation:
     def tissue_curves(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
         """One intensity curve per slice and channel, the same for every tensor in `tensors` (aligned slices)."""
         shape = tensors[0].shape[:2]
-        low, high = (torch.log(torch.tensor(b)) for b in self.gamma)
-        gamma = torch.exp(low + (high - low) * torch.rand(*shape, 1, 1, generator=generator))
+        gamma = self._log_uniform((*shape, 1, 1), self.gamma, generator)
         gain = self._uniform(shape, self.gain, generator)
         return [torch.where(t > 0, (gain.to(t) * t.clamp_min(0) ** gamma.to(t)).clamp(0.0, 1.0), t) for t in tensors]
 
@@ -210,6 +226,42 @@ class SliceAugmentation:
         flip = (torch.rand(tensors[0].shape[0], generator=generator) < self.flip).to(tensors[0].device)
         return [torch.where(flip[:, None, None, None], t.flip(-1), t) for t in tensors]
 
+    def warps(self, tensors: list[torch.Tensor], mask: torch.Tensor | None,
+              generator: torch.Generator) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Some slices of every tensor (and of the mask, to its nearest pixel) moved by one
+        random in-plane affine map per slice; the others untouched."""
+        if self.geometry <= 0:  # draws nothing, so runs without the option keep their random stream
+            return tensors, mask
+        n = tensors[0].shape[0]
+        chosen = torch.rand(n, generator=generator) < self.geometry
+        angle = (2 * torch.rand(n, generator=generator) - 1) * math.radians(self.rotation)
+        scale = self._log_uniform((n,), self.scale, generator)
+        stretch = self._log_uniform((n,), self.stretch, generator).sqrt()
+        axis = torch.rand(n, generator=generator) * math.pi
+        shift = (2 * torch.rand(n, 2, generator=generator) - 1) * 2 * self.shift  # grid units span 2
+        if not chosen.any():
+            return tensors, mask
+
+        def rotation(a: torch.Tensor) -> torch.Tensor:
+            return torch.stack([torch.stack([a.cos(), -a.sin()], -1), torch.stack([a.sin(), a.cos()], -1)], -2)
+
+        # The grid maps each output pixel to where it samples the input: the inverse of the
+        # drawn map, so scaling by s samples at 1 / s.
+        stretching = torch.diag_embed(torch.stack([stretch, 1 / stretch], -1))
+        inverse = rotation(axis) @ torch.linalg.inv(stretching) @ rotation(-axis) @ rotation(-angle) / scale[:, None, None]
+        height, width = tensors[0].shape[-2:]
+        pixels = torch.diag(torch.tensor([1 / width, 1 / height]))  # grid units are per axis: rotate in pixels
+        inverse = pixels @ inverse @ torch.linalg.inv(pixels)
+        theta = torch.cat([inverse, shift[:, :, None]], -1)[chosen]
+        index = chosen.nonzero().flatten().to(tensors[0].device)
+
+        def warp(t: torch.Tensor, mode: str) -> torch.Tensor:
+            grid = F.affine_grid(theta.to(t.device, torch.float32), [len(theta), *t.shape[1:]], align_corners=False)
+            moved = F.grid_sample(t[index].float(), grid, mode=mode, padding_mode="zeros", align_corners=False)
+            return t.index_copy(0, index, moved.to(t.dtype))
+
+        return [warp(t, "bilinear") for t in tensors], (None if mask is None else warp(mask, "nearest"))
+
     def drop_channels(self, tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
         """The same channels (never the first) of the same slices set to 0 in every tensor."""
         n, channels = tensors[0].shape[:2]
@@ -232,5 +284,6 @@ class SliceAugmentation:
         aligned = [images] if twin is None else [self.lesion_pairs(images, twin, generator), twin]
         aligned = self.drop_channels(self.bias_fields(self.tissue_curves(aligned, generator), generator), generator)
         flipped = self.flips(aligned + ([] if mask is None else [mask]), generator)
-        images, twin = flipped[0], (None if twin is None else flipped[1])
-        return images, (None if mask is None else flipped[-1]), twin
+        aligned, mask = flipped[:len(aligned)], (None if mask is None else flipped[-1])
+        aligned, mask = self.warps(aligned, mask, generator)
+        return aligned[0], mask, (None if twin is None else aligned[1])

@@ -35,6 +35,9 @@ Beyond the paper (all off by default, so the defaults are Eq. 1):
 - `random_contrast` (with `augment`): the probability that a slice's tissue contrast is
   redrawn by a random, possibly non-monotone curve (the lesion kept on top of its twin), so a
   tissue brighter than usual in an unseen contrast is not taken for a lesion.
+- `random_geometry` (with `augment`): the probability that a slice is rotated, scaled,
+  stretched and shifted in-plane (the lesion, its mask and its twin alike), so a head of
+  another shape, size or position than the training cases' is not marked where it differs.
 - `drop_modalities` (with `augment`, several modalities): the probability that a slice loses
   some of its sequences after the first, so one model also serves cases that lack them.
 - `generator`: "resnet" (Table I) or "unet", a U-Net with the same global shortcut
@@ -136,6 +139,7 @@ class AntGAN(Method):
         synthetic_lesions: float = 0.0
         bias_fields: float = 0.0
         random_contrast: float = 0.0
+        random_geometry: float = 0.0
         lambda_gate: float = 1.0
         cycle_ac: bool = True
         cycle_nc: bool = True
@@ -170,7 +174,7 @@ class AntGAN(Method):
         self.make_optimizer("D", ["D_N", "D_A"], decay=self.adversarial)  # D never steps without an adversary
         # One pool per discriminator, each with its own stream of random draws.
         self.pools = {"D_N": HistoryPool(o.pool_size, seed * 2 + 1), "D_A": HistoryPool(o.pool_size, seed * 2 + 2)}
-        for name in ("drop_modalities", "bias_fields", "random_contrast"):
+        for name in ("drop_modalities", "bias_fields", "random_contrast", "random_geometry"):
             if getattr(o, name) > 0 and not o.augment:
                 raise InputError(name, "acts through the batch augmentation: set augment=true too")
         if o.synthetic_lesions > 0 and not (o.augment and (o.lambda_twin > 0 or o.lambda_paint > 0)):
@@ -178,7 +182,8 @@ class AntGAN(Method):
                                                   "set augment=true and lambda_twin or lambda_paint > 0 "
                                                   "(the batches then carry the twin)")
         self.augmentation = SliceAugmentation(drop_modalities=o.drop_modalities, synthetic=o.synthetic_lesions,
-                                              bias=o.bias_fields, contrast=o.random_contrast) \
+                                              bias=o.bias_fields, contrast=o.random_contrast,
+                                              geometry=o.random_geometry) \
             if o.augment else None
         self.augment_rng = torch.Generator().manual_seed(seed * 2 + 3)
         self.roles = {"a2n": "G_A2N", "n2a": "G_N2A", **({"reconstructor": "R"} if "R" in self.networks else {})}
