@@ -204,9 +204,9 @@ default_run = next(run for run in ("run-cpu2mm", "run-gpu2mm2", "run-gpu2mm", "r
                    if (work / run / "calibrated.pt").is_file())
 for run, target in ((default_run, default_model_path()), ("run-brain-tuned", models_dir() / "demo_antgan_brain.pt")):
     metrics = {key: summary(run, split) for split, key in SPLITS.items() if (work / run / f"evaluation-{split}").is_dir()}
+    pooled = ", the '_40' splits those with 32 more each (seeds 61, 62)" if "in_distribution_40" in metrics else ""
     metrics["evaluated_on"] = ("8 + 8 held-out brats-size randomized phantom cases (seeds 13, 14; the second in the "
-                               "held-out 'test' setting), the '_40' splits those with 32 more each (seeds 61, 62), "
-                               "and 6 plain phantom cases (seed 7), lesiongan evaluate")
+                               f"held-out 'test' setting){pooled}, and 6 plain phantom cases (seed 7), lesiongan evaluate")
     shipped = repack_model(work / run / "calibrated.pt", target, half=True, metrics=metrics)
     record_shipped(shipped)
     print(f"{shipped}: {shipped.stat().st_size} bytes")
