@@ -206,7 +206,7 @@ def test_random_contrast_reshapes_healthy_slices_but_not_a_lesion_slice_without_
 
 
 @pytest.mark.parametrize("option", ["bias_fields", "random_contrast", "random_geometry"])
-def test_antgan_intensity_augmentations_need_the_augmentation(option: str) -> None:
+def test_antgan_batch_variations_need_the_augmentation(option: str) -> None:
     from lesiongan.errors import InputError
     from lesiongan.methods import get_method, resolve_options
 
@@ -242,13 +242,13 @@ def test_geometry_moves_each_slice_its_mask_and_its_twin_alike() -> None:
     assert set(out_mask.unique().tolist()) <= {0.0, 1.0}  # still a mask
     added = out_lesion - out_twin
     centroids = []
+    grid_y, grid_x = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
     for i in range(len(lesion)):
         assert not torch.equal(out_twin[i], twin[i])  # every slice moved (p = 1)
         # the lesion rides on its twin where the mask now is, and nowhere else
         where = out_mask[i, 0] > 0
         ys, xs = where.nonzero(as_tuple=True)
         weights = added[i, 0].clamp_min(0)
-        grid_y, grid_x = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
         assert abs((weights * grid_y).sum() / weights.sum() - ys.float().mean()) < 1.0
         assert abs((weights * grid_x).sum() / weights.sum() - xs.float().mean()) < 1.0
         assert added[i, 0][where].median() == pytest.approx(0.3, abs=0.02)

@@ -246,18 +246,19 @@ class SliceAugmentation:
             return torch.stack([torch.stack([a.cos(), -a.sin()], -1), torch.stack([a.sin(), a.cos()], -1)], -2)
 
         # The grid maps each output pixel to where it samples the input: the inverse of the
-        # drawn map, so scaling by s samples at 1 / s.
-        stretching = torch.diag_embed(torch.stack([stretch, 1 / stretch], -1))
-        inverse = rotation(axis) @ torch.linalg.inv(stretching) @ rotation(-axis) @ rotation(-angle) / scale[:, None, None]
+        # drawn map, so scaling by s samples at 1 / s, and stretching by st at 1 / st.
+        unstretch = torch.diag_embed(torch.stack([1 / stretch, stretch], -1))
+        inverse = rotation(axis) @ unstretch @ rotation(-axis) @ rotation(-angle) / scale[:, None, None]
         height, width = tensors[0].shape[-2:]
-        pixels = torch.diag(torch.tensor([1 / width, 1 / height]))  # grid units are per axis: rotate in pixels
-        inverse = pixels @ inverse @ torch.linalg.inv(pixels)
+        # grid units run -1..1 on each axis: rotate in pixels, so a non-square slice is not sheared
+        pixels = torch.tensor([width, height], dtype=torch.float32)
+        inverse = torch.diag(1 / pixels) @ inverse @ torch.diag(pixels)
         theta = torch.cat([inverse, shift[:, :, None]], -1)[chosen]
         index = chosen.nonzero().flatten().to(tensors[0].device)
+        grid = F.affine_grid(theta.to(tensors[0].device), [len(theta), 1, height, width], align_corners=False)
 
         def warp(t: torch.Tensor, mode: str) -> torch.Tensor:
-            grid = F.affine_grid(theta.to(t.device, torch.float32), [len(theta), *t.shape[1:]], align_corners=False)
-            moved = F.grid_sample(t[index].float(), grid, mode=mode, padding_mode="zeros", align_corners=False)
+            moved = F.grid_sample(t[index].float(), grid, mode=mode, align_corners=False)  # 0 outside the slice
             return t.index_copy(0, index, moved.to(t.dtype))
 
         return [warp(t, "bilinear") for t in tensors], (None if mask is None else warp(mask, "nearest"))
